@@ -1,0 +1,386 @@
+//! Cruddur's domain: the things the API talks about, and the types that can only hold valid input.
+//!
+//! Validation returns error *codes* (snake_case strings the Cruddur frontend shows). Parsers of a
+//! request collect every failing check so the caller sees all of them at once.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Serialize, Serializer};
+use uuid::Uuid;
+
+/// Longest activity ("crud"), counted in Unicode scalar values.
+pub const ACTIVITY_MAX_CHARS: usize = 280;
+/// Longest reply or direct message, counted in Unicode scalar values.
+pub const REPLY_MAX_CHARS: usize = 1024;
+/// Longest search term, counted in Unicode scalar values.
+pub const SEARCH_TERM_MAX_CHARS: usize = 100;
+
+/// A Cruddur user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct User {
+    pub uuid: Uuid,
+    pub handle: String,
+    pub display_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bio: Option<String>,
+    #[serde(skip)]
+    pub email: Option<String>,
+    /// The stable Cognito identity (`sub` claim). Never serialised into responses.
+    #[serde(skip)]
+    pub cognito_user_id: Option<String>,
+    #[serde(serialize_with = "rfc3339")]
+    pub created_at: DateTime<Utc>,
+}
+
+/// A user to be created (by the post-confirmation trigger or the seed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewUser {
+    pub uuid: Uuid,
+    pub handle: String,
+    pub display_name: String,
+    pub email: Option<String>,
+    pub bio: Option<String>,
+    pub cognito_user_id: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// An activity (a "crud") or, when `reply_to_activity_uuid` is set, a reply to one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Activity {
+    pub uuid: Uuid,
+    pub display_name: String,
+    pub handle: String,
+    pub message: String,
+    pub replies_count: i64,
+    pub reposts_count: i64,
+    pub likes_count: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reply_to_activity_uuid: Option<Uuid>,
+    #[serde(serialize_with = "rfc3339")]
+    pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "rfc3339")]
+    pub expires_at: DateTime<Utc>,
+}
+
+/// An activity or reply to be stored. The author is a user uuid; the store joins the profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewActivity {
+    pub uuid: Uuid,
+    pub user_uuid: Uuid,
+    pub message: String,
+    pub reply_to_activity_uuid: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A user's profile as shown above their activities.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Profile {
+    pub uuid: Uuid,
+    pub handle: String,
+    pub display_name: String,
+    pub bio: Option<String>,
+    pub cruds_count: i64,
+}
+
+/// One conversation in the caller's inbox: the other party and the last message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MessageGroup {
+    pub uuid: Uuid,
+    pub display_name: String,
+    pub handle: String,
+    pub message: String,
+    #[serde(serialize_with = "rfc3339")]
+    pub created_at: DateTime<Utc>,
+}
+
+/// A direct message, with its sender's profile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Message {
+    pub uuid: Uuid,
+    pub message_group_uuid: Uuid,
+    pub display_name: String,
+    pub handle: String,
+    pub message: String,
+    #[serde(serialize_with = "rfc3339")]
+    pub created_at: DateTime<Utc>,
+}
+
+/// A direct message to be stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMessage {
+    pub uuid: Uuid,
+    pub sender_uuid: Uuid,
+    pub receiver_uuid: Uuid,
+    pub message: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// RFC 3339 UTC with milliseconds, e.g. `2026-11-21T06:02:04.123Z`.
+pub fn format_time(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn rfc3339<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format_time(t))
+}
+
+/// A message body that is present, not blank and at most `MAX` characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageText<const MAX: usize>(String);
+
+/// The text of an activity (at most 280 characters).
+pub type ActivityMessage = MessageText<ACTIVITY_MAX_CHARS>;
+/// The text of a reply or direct message (at most 1024 characters).
+pub type ReplyMessage = MessageText<REPLY_MAX_CHARS>;
+
+impl<const MAX: usize> MessageText<MAX> {
+    /// Validates a message. Leading/trailing whitespace is kept as written; a message of only
+    /// whitespace is blank.
+    pub fn parse(raw: Option<&str>) -> Result<Self, &'static str> {
+        let raw = raw.unwrap_or_default();
+        if raw.trim().is_empty() {
+            Err("message_blank")
+        } else if raw.chars().count() > MAX {
+            Err("message_exceed_max_chars")
+        } else {
+            Ok(Self(raw.to_owned()))
+        }
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+/// How long an activity lives, as offered by the Cruddur frontend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ttl {
+    ThirtyDays,
+    SevenDays,
+    ThreeDays,
+    OneDay,
+    TwelveHours,
+    ThreeHours,
+    OneHour,
+}
+
+impl Ttl {
+    pub const ALL: [(&'static str, Ttl); 7] = [
+        ("30-days", Ttl::ThirtyDays),
+        ("7-days", Ttl::SevenDays),
+        ("3-days", Ttl::ThreeDays),
+        ("1-day", Ttl::OneDay),
+        ("12-hours", Ttl::TwelveHours),
+        ("3-hours", Ttl::ThreeHours),
+        ("1-hour", Ttl::OneHour),
+    ];
+
+    pub fn parse(raw: Option<&str>) -> Result<Self, &'static str> {
+        let raw = raw.unwrap_or_default().trim();
+        if raw.is_empty() {
+            return Err("ttl_blank");
+        }
+        Self::ALL
+            .iter()
+            .find(|(name, _)| *name == raw)
+            .map(|(_, ttl)| *ttl)
+            .ok_or("ttl_invalid")
+    }
+
+    pub fn duration(self) -> Duration {
+        match self {
+            Ttl::ThirtyDays => Duration::days(30),
+            Ttl::SevenDays => Duration::days(7),
+            Ttl::ThreeDays => Duration::days(3),
+            Ttl::OneDay => Duration::days(1),
+            Ttl::TwelveHours => Duration::hours(12),
+            Ttl::ThreeHours => Duration::hours(3),
+            Ttl::OneHour => Duration::hours(1),
+        }
+    }
+}
+
+/// A user handle as it appears in a path: `@andrewbrown` or `andrewbrown`, percent-decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Handle(String);
+
+impl Handle {
+    pub fn parse(raw: Option<&str>, blank_code: &'static str) -> Result<Self, &'static str> {
+        let decoded = percent_decode(raw.unwrap_or_default());
+        let trimmed = decoded.trim();
+        let handle = trimmed.strip_prefix('@').unwrap_or(trimmed).trim();
+        if handle.is_empty() {
+            Err(blank_code)
+        } else {
+            Ok(Self(handle.to_owned()))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A search term: present, not blank, at most 100 characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchTerm(String);
+
+impl SearchTerm {
+    pub fn parse(raw: Option<&str>) -> Result<Self, &'static str> {
+        let term = raw.unwrap_or_default().trim();
+        if term.is_empty() {
+            Err("search_term_blank")
+        } else if term.chars().count() > SEARCH_TERM_MAX_CHARS {
+            Err("search_term_too_long")
+        } else {
+            Ok(Self(term.to_owned()))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Parses an activity uuid from a path segment.
+pub fn parse_activity_uuid(raw: Option<&str>) -> Result<Uuid, &'static str> {
+    raw.map(str::trim)
+        .and_then(|s| Uuid::parse_str(s).ok())
+        .ok_or("activity_uuid_invalid")
+}
+
+/// Decodes `%XX` escapes (API Gateway may pass `@` as `%40`). Invalid escapes are kept verbatim
+/// and invalid UTF-8 is replaced, so this never fails.
+pub fn percent_decode(raw: &str) -> String {
+    if !raw.contains('%') {
+        return raw.to_owned();
+    }
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The conversation between two users has one stable id, whichever of them writes first.
+pub fn message_group_uuid(a: Uuid, b: Uuid) -> Uuid {
+    let (low, high) = if a <= b { (a, b) } else { (b, a) };
+    Uuid::new_v5(
+        &Uuid::NAMESPACE_URL,
+        format!("cruddur:message-group:{low}:{high}").as_bytes(),
+    )
+}
+
+/// The demo users' Cognito `sub`: UUID v5 in the URL namespace of `cruddur:demo:<handle>`.
+pub fn demo_cognito_sub(handle: &str) -> String {
+    Uuid::new_v5(
+        &Uuid::NAMESPACE_URL,
+        format!("cruddur:demo:{handle}").as_bytes(),
+    )
+    .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_counts_unicode_scalar_values() {
+        let emoji = "🦀".repeat(280);
+        assert_eq!(emoji.len(), 1120, "four bytes each");
+        assert!(ActivityMessage::parse(Some(&emoji)).is_ok());
+        let too_long = "🦀".repeat(281);
+        assert_eq!(
+            ActivityMessage::parse(Some(&too_long)),
+            Err("message_exceed_max_chars")
+        );
+        assert!(ReplyMessage::parse(Some(&"a".repeat(1024))).is_ok());
+        assert_eq!(
+            ReplyMessage::parse(Some(&"a".repeat(1025))),
+            Err("message_exceed_max_chars")
+        );
+    }
+
+    #[test]
+    fn blank_messages_are_rejected() {
+        for raw in [None, Some(""), Some("   \n\t")] {
+            assert_eq!(ActivityMessage::parse(raw), Err("message_blank"));
+        }
+    }
+
+    #[test]
+    fn ttl_accepts_the_frontend_choices_only() {
+        assert_eq!(Ttl::parse(Some("7-days")), Ok(Ttl::SevenDays));
+        assert_eq!(
+            Ttl::parse(Some("1-hour")).unwrap().duration(),
+            Duration::hours(1)
+        );
+        assert_eq!(Ttl::parse(None), Err("ttl_blank"));
+        assert_eq!(Ttl::parse(Some(" ")), Err("ttl_blank"));
+        assert_eq!(Ttl::parse(Some("2-days")), Err("ttl_invalid"));
+    }
+
+    #[test]
+    fn handle_accepts_at_prefix_and_percent_encoding() {
+        for raw in [
+            "@andrewbrown",
+            "andrewbrown",
+            "%40andrewbrown",
+            " @andrewbrown ",
+        ] {
+            assert_eq!(
+                Handle::parse(Some(raw), "blank_user_handle")
+                    .unwrap()
+                    .as_str(),
+                "andrewbrown"
+            );
+        }
+        for raw in [None, Some(""), Some("@"), Some("%40")] {
+            assert_eq!(
+                Handle::parse(raw, "blank_user_handle"),
+                Err("blank_user_handle")
+            );
+        }
+    }
+
+    #[test]
+    fn percent_decode_never_fails() {
+        assert_eq!(percent_decode("a%2"), "a%2");
+        assert_eq!(percent_decode("%zz%41"), "%zzA");
+        assert_eq!(percent_decode("%ff"), "\u{fffd}");
+        assert_eq!(percent_decode("%"), "%");
+    }
+
+    #[test]
+    fn search_term_limits() {
+        assert_eq!(SearchTerm::parse(Some("  ")), Err("search_term_blank"));
+        assert_eq!(
+            SearchTerm::parse(Some(&"x".repeat(101))),
+            Err("search_term_too_long")
+        );
+        assert_eq!(
+            SearchTerm::parse(Some(" cloud ")).unwrap().as_str(),
+            "cloud"
+        );
+    }
+
+    #[test]
+    fn demo_sub_matches_python_uuid5() {
+        // uuid.uuid5(uuid.NAMESPACE_URL, "cruddur:demo:andrewbrown")
+        assert_eq!(
+            demo_cognito_sub("andrewbrown"),
+            "c17b54ba-54c5-5ca9-82b6-70b8927cf096"
+        );
+    }
+}

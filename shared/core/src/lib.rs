@@ -1,0 +1,20 @@
+//! Cruddur's core: domain types and validation, the operations behind each endpoint, the stores
+//! (SQLite embedded, DynamoDB in AWS), caller identity and the shared HTTP edge.
+//!
+//! Core emits `tracing` spans and fields only; where they go is the telemetry runtime's business.
+
+pub mod auth;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod services;
+pub mod spans;
+pub mod store;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+
+pub use config::Config;
+pub use error::ApiError;
+pub use http::{endpoint, Ctx, Reply, Route};
+pub use store::{Store, StoreError};

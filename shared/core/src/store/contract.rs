@@ -1,0 +1,462 @@
+//! The contract every [`Store`] keeps, as a test suite any backend runs against itself:
+//!
+//! ```ignore
+//! async fn seeded() -> Arc<dyn Store> { /* a fresh store with the demo data */ }
+//! cruddur_core::store_contract_tests!(seeded);
+//! ```
+//!
+//! Each case gets a fresh store seeded with the demo data by [`super::seed::seed_demo_data`].
+
+use chrono::{Duration, Utc};
+use uuid::Uuid;
+
+use super::seed::{demo_user_uuid, CLOUD_IS_FUN, NO_HONOR_REPLY, PRUNE_JUICE, SIMPLE_TAILOR};
+use super::{PageRequest, Store, StoreError, UserCreation};
+use crate::domain::{demo_cognito_sub, NewActivity, NewMessage, NewUser, SearchTerm, User};
+
+/// Generates one `#[tokio::test]` per contract case, each on a store from `$make().await`.
+#[macro_export]
+macro_rules! store_contract_tests {
+    ($make:path) => {
+        $crate::store_contract_tests!(@cases $make;
+            seeded_users_are_found_by_handle_and_sub,
+            home_feed_is_newest_first_without_replies,
+            pages_walk_every_activity_once,
+            tampered_cursor_is_invalid,
+            expired_activities_never_show,
+            user_activities_and_cruds_count,
+            search_is_case_insensitive_and_literal,
+            activity_with_replies_lists_oldest_reply_first,
+            reply_and_parent_count_change_together,
+            reply_to_missing_parent_writes_nothing,
+            creates_never_overwrite,
+            user_creation_is_idempotent_by_sub,
+            notifications_are_replies_by_others,
+            messages_reach_both_users,
+            message_to_unknown_user_is_not_found
+        );
+    };
+    (@cases $make:path; $($case:ident),*) => {
+        $(
+            #[tokio::test]
+            async fn $case() {
+                let store: ::std::sync::Arc<dyn $crate::store::Store> = $make().await;
+                $crate::store::contract::$case(store.as_ref()).await;
+            }
+        )*
+    };
+}
+
+fn uuid(s: &str) -> Uuid {
+    Uuid::parse_str(s).unwrap()
+}
+
+async fn user(store: &dyn Store, handle: &str) -> User {
+    store
+        .user_by_handle(handle)
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("{handle} missing"))
+}
+
+fn new_activity(user: &User, message: &str, age: Duration) -> NewActivity {
+    let created_at = Utc::now() - age;
+    NewActivity {
+        uuid: Uuid::new_v4(),
+        user_uuid: user.uuid,
+        message: message.to_owned(),
+        reply_to_activity_uuid: None,
+        created_at,
+        expires_at: created_at + Duration::days(1),
+    }
+}
+
+fn uuids<T>(items: &[T], id: impl Fn(&T) -> Uuid) -> Vec<Uuid> {
+    items.iter().map(id).collect()
+}
+
+pub async fn seeded_users_are_found_by_handle_and_sub(store: &dyn Store) {
+    let andrew = user(store, "andrewbrown").await;
+    assert_eq!(andrew.display_name, "Andrew Brown");
+    assert_eq!(andrew.uuid, demo_user_uuid("andrewbrown"));
+    let by_sub = store
+        .user_by_cognito_sub(&demo_cognito_sub("worf"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(by_sub.handle, "worf");
+    assert_eq!(user(store, "garek").await.display_name, "Garek");
+    assert!(store.user_by_handle("nobody").await.unwrap().is_none());
+    assert!(store
+        .user_by_cognito_sub("no-such-sub")
+        .await
+        .unwrap()
+        .is_none());
+}
+
+pub async fn home_feed_is_newest_first_without_replies(store: &dyn Store) {
+    let page = store.home_feed(PageRequest::first()).await.unwrap();
+    assert_eq!(
+        uuids(&page.items, |a| a.uuid),
+        [uuid(SIMPLE_TAILOR), uuid(CLOUD_IS_FUN), uuid(PRUNE_JUICE)]
+    );
+    assert_eq!(page.next_cursor, None);
+    let fun = &page.items[1];
+    assert_eq!(
+        (fun.handle.as_str(), fun.display_name.as_str()),
+        ("andrewbrown", "Andrew Brown")
+    );
+    assert_eq!(fun.message, "Cloud is very fun!");
+    assert_eq!(fun.replies_count, 1);
+    assert!(fun.expires_at > Utc::now());
+}
+
+pub async fn pages_walk_every_activity_once(store: &dyn Store) {
+    let londo = user(store, "londo").await;
+    let mut created = Vec::new();
+    for i in 0..45 {
+        // Some share a timestamp: the cursor must still neither skip nor repeat.
+        let age = Duration::minutes(10 + i / 3);
+        let activity = store
+            .create_activity(new_activity(&londo, &format!("post {i}"), age))
+            .await
+            .unwrap();
+        created.push(activity.uuid);
+    }
+    let mut seen = Vec::new();
+    let mut page = PageRequest::first();
+    page.limit = 20;
+    let mut pages = 0;
+    loop {
+        let result = store.user_activities(&londo, page.clone()).await.unwrap();
+        assert!(result.items.len() <= 20);
+        seen.extend(uuids(&result.items, |a| a.uuid));
+        pages += 1;
+        match result.next_cursor {
+            Some(cursor) => page.cursor = Some(cursor),
+            None => break,
+        }
+        assert!(pages < 10, "pagination does not end");
+    }
+    assert_eq!(pages, 3);
+    let mut expected = created.clone();
+    expected.sort();
+    let mut got = seen.clone();
+    got.sort();
+    assert_eq!(got, expected, "every activity exactly once");
+    let home = store.home_feed(PageRequest::first()).await.unwrap();
+    assert_eq!(home.items.len(), 20);
+    assert!(home.next_cursor.is_some());
+}
+
+pub async fn tampered_cursor_is_invalid(store: &dyn Store) {
+    for cursor in ["garbage", "%%%", "eyJub3QiOiJ0aGlzIn0", ""] {
+        let result = store
+            .home_feed(PageRequest::after(Some(cursor.to_owned())))
+            .await;
+        if cursor.is_empty() {
+            continue;
+        }
+        assert!(
+            matches!(result, Err(StoreError::InvalidCursor)),
+            "{cursor}: {result:?}"
+        );
+    }
+}
+
+pub async fn expired_activities_never_show(store: &dyn Store) {
+    let garek = user(store, "garek").await;
+    let mut expired = new_activity(&garek, "gone cloud", Duration::minutes(5));
+    expired.expires_at = Utc::now() - Duration::minutes(1);
+    let expired_uuid = expired.uuid;
+    store.create_activity(expired).await.ok();
+    let home = store.home_feed(PageRequest::first()).await.unwrap();
+    assert!(!home.items.iter().any(|a| a.uuid == expired_uuid));
+    let mine = store
+        .user_activities(&garek, PageRequest::first())
+        .await
+        .unwrap();
+    assert_eq!(uuids(&mine.items, |a| a.uuid), [uuid(SIMPLE_TAILOR)]);
+    assert_eq!(store.cruds_count(&garek).await.unwrap(), 1);
+    let found = store
+        .search(
+            &SearchTerm::parse(Some("gone cloud")).unwrap(),
+            PageRequest::first(),
+        )
+        .await
+        .unwrap();
+    assert!(found.items.is_empty());
+    assert!(store
+        .activity_with_replies(expired_uuid)
+        .await
+        .unwrap()
+        .is_none());
+}
+
+pub async fn user_activities_and_cruds_count(store: &dyn Store) {
+    let worf = user(store, "worf").await;
+    let page = store
+        .user_activities(&worf, PageRequest::first())
+        .await
+        .unwrap();
+    // Worf's reply is not one of his cruds.
+    assert_eq!(uuids(&page.items, |a| a.uuid), [uuid(PRUNE_JUICE)]);
+    assert_eq!(store.cruds_count(&worf).await.unwrap(), 1);
+    let bayko = user(store, "bayko").await;
+    assert!(store
+        .user_activities(&bayko, PageRequest::first())
+        .await
+        .unwrap()
+        .items
+        .is_empty());
+    assert_eq!(store.cruds_count(&bayko).await.unwrap(), 0);
+}
+
+pub async fn search_is_case_insensitive_and_literal(store: &dyn Store) {
+    let search = |term: &str| SearchTerm::parse(Some(term)).unwrap();
+    let found = store
+        .search(&search("CLOUD"), PageRequest::first())
+        .await
+        .unwrap();
+    assert_eq!(uuids(&found.items, |a| a.uuid), [uuid(CLOUD_IS_FUN)]);
+    let found = store
+        .search(&search("honor"), PageRequest::first())
+        .await
+        .unwrap();
+    assert_eq!(
+        uuids(&found.items, |a| a.uuid),
+        [uuid(NO_HONOR_REPLY)],
+        "replies are searchable"
+    );
+    let found = store
+        .search(&search("%"), PageRequest::first())
+        .await
+        .unwrap();
+    assert!(found.items.is_empty(), "no wildcard matching");
+}
+
+pub async fn activity_with_replies_lists_oldest_reply_first(store: &dyn Store) {
+    let garek = user(store, "garek").await;
+    let later = NewActivity {
+        reply_to_activity_uuid: Some(uuid(CLOUD_IS_FUN)),
+        ..new_activity(&garek, "Plain and simple.", Duration::zero())
+    };
+    store.create_reply(later.clone()).await.unwrap();
+    let (activity, replies) = store
+        .activity_with_replies(uuid(CLOUD_IS_FUN))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(activity.replies_count, 2);
+    assert_eq!(
+        uuids(&replies, |a| a.uuid),
+        [uuid(NO_HONOR_REPLY), later.uuid]
+    );
+    assert_eq!(replies[0].reply_to_activity_uuid, Some(uuid(CLOUD_IS_FUN)));
+    assert_eq!(replies[0].handle, "worf");
+    assert!(store
+        .activity_with_replies(Uuid::new_v4())
+        .await
+        .unwrap()
+        .is_none());
+}
+
+pub async fn reply_and_parent_count_change_together(store: &dyn Store) {
+    let andrew = user(store, "andrewbrown").await;
+    let reply = NewActivity {
+        reply_to_activity_uuid: Some(uuid(PRUNE_JUICE)),
+        ..new_activity(&andrew, "Try the replicator.", Duration::zero())
+    };
+    let created = store.create_reply(reply.clone()).await.unwrap();
+    assert_eq!(created.reply_to_activity_uuid, Some(uuid(PRUNE_JUICE)));
+    assert_eq!(created.message, "Try the replicator.");
+    let (parent, replies) = store
+        .activity_with_replies(uuid(PRUNE_JUICE))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(parent.replies_count, 1);
+    assert_eq!(replies.len(), 1);
+    // The same reply again is refused and the count stays.
+    assert!(matches!(
+        store.create_reply(reply).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let (parent, _) = store
+        .activity_with_replies(uuid(PRUNE_JUICE))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(parent.replies_count, 1);
+}
+
+pub async fn reply_to_missing_parent_writes_nothing(store: &dyn Store) {
+    let andrew = user(store, "andrewbrown").await;
+    let reply = NewActivity {
+        reply_to_activity_uuid: Some(Uuid::new_v4()),
+        ..new_activity(&andrew, "Into the void", Duration::zero())
+    };
+    let orphan = reply.uuid;
+    let result = store.create_reply(reply).await;
+    assert!(
+        matches!(result, Err(StoreError::NotFound("activity_not_found"))),
+        "{result:?}"
+    );
+    assert!(store.activity_with_replies(orphan).await.unwrap().is_none());
+}
+
+pub async fn creates_never_overwrite(store: &dyn Store) {
+    let garek = user(store, "garek").await;
+    let mut copy = new_activity(&garek, "overwritten!", Duration::zero());
+    copy.uuid = uuid(CLOUD_IS_FUN);
+    assert!(matches!(
+        store.create_activity(copy).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let (kept, _) = store
+        .activity_with_replies(uuid(CLOUD_IS_FUN))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(kept.message, "Cloud is very fun!");
+    assert_eq!(kept.handle, "andrewbrown");
+}
+
+pub async fn user_creation_is_idempotent_by_sub(store: &dyn Store) {
+    let new = NewUser {
+        uuid: Uuid::new_v4(),
+        handle: "quark".to_owned(),
+        display_name: "Quark".to_owned(),
+        email: Some("quark@example.com".to_owned()),
+        bio: None,
+        cognito_user_id: "sub-quark".to_owned(),
+        created_at: Utc::now(),
+    };
+    let created = match store.create_user(new.clone()).await.unwrap() {
+        UserCreation::Created(user) => user,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(created.handle, "quark");
+    // A replayed trigger (new uuid, same sub) finds the user and writes nothing.
+    let replay = NewUser {
+        uuid: Uuid::new_v4(),
+        ..new.clone()
+    };
+    match store.create_user(replay).await.unwrap() {
+        UserCreation::AlreadyExists(user) => assert_eq!(user.uuid, created.uuid),
+        other => panic!("{other:?}"),
+    }
+    // Another sub cannot take the handle.
+    let squatter = NewUser {
+        uuid: Uuid::new_v4(),
+        cognito_user_id: "sub-other".to_owned(),
+        ..new
+    };
+    let result = store.create_user(squatter).await;
+    assert!(
+        matches!(result, Err(StoreError::Conflict("user_handle_taken"))),
+        "{result:?}"
+    );
+    assert!(store
+        .user_by_cognito_sub("sub-other")
+        .await
+        .unwrap()
+        .is_none());
+}
+
+pub async fn notifications_are_replies_by_others(store: &dyn Store) {
+    let andrew = user(store, "andrewbrown").await;
+    let own = NewActivity {
+        reply_to_activity_uuid: Some(uuid(CLOUD_IS_FUN)),
+        ..new_activity(&andrew, "Replying to myself", Duration::zero())
+    };
+    store.create_reply(own).await.unwrap();
+    let page = store
+        .notifications(&andrew, PageRequest::first())
+        .await
+        .unwrap();
+    assert_eq!(uuids(&page.items, |a| a.uuid), [uuid(NO_HONOR_REPLY)]);
+    let worf = user(store, "worf").await;
+    assert!(store
+        .notifications(&worf, PageRequest::first())
+        .await
+        .unwrap()
+        .items
+        .is_empty());
+}
+
+pub async fn messages_reach_both_users(store: &dyn Store) {
+    let andrew = user(store, "andrewbrown").await;
+    let worf = user(store, "worf").await;
+    let garek = user(store, "garek").await;
+    let groups = store.message_groups(&andrew).await.unwrap();
+    assert_eq!(groups.len(), 1);
+    assert_eq!(
+        (groups[0].handle.as_str(), groups[0].message.as_str()),
+        ("worf", "This platform is great!")
+    );
+
+    let sent = store
+        .create_message(NewMessage {
+            uuid: Uuid::new_v4(),
+            sender_uuid: garek.uuid,
+            receiver_uuid: andrew.uuid,
+            message: "Stitches are a tailor's business.".to_owned(),
+            created_at: Utc::now(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (sent.handle.as_str(), sent.display_name.as_str()),
+        ("garek", "Garek")
+    );
+
+    let groups = store.message_groups(&andrew).await.unwrap();
+    assert_eq!(
+        groups.iter().map(|g| g.handle.as_str()).collect::<Vec<_>>(),
+        ["garek", "worf"],
+        "newest conversation first"
+    );
+    assert_eq!(groups[0].uuid, sent.message_group_uuid);
+    let garek_groups = store.message_groups(&garek).await.unwrap();
+    assert_eq!(garek_groups.len(), 1);
+    assert_eq!(garek_groups[0].handle, "andrewbrown");
+    assert_eq!(garek_groups[0].message, "Stitches are a tailor's business.");
+
+    let conversation = store.messages_between(&andrew, &worf).await.unwrap();
+    assert_eq!(
+        conversation
+            .iter()
+            .map(|m| m.message.as_str())
+            .collect::<Vec<_>>(),
+        ["Cloud is fun!", "This platform is great!"],
+        "oldest first"
+    );
+    assert_eq!(
+        store.messages_between(&worf, &andrew).await.unwrap(),
+        conversation
+    );
+    assert!(store
+        .messages_between(&worf, &garek)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+pub async fn message_to_unknown_user_is_not_found(store: &dyn Store) {
+    let andrew = user(store, "andrewbrown").await;
+    let result = store
+        .create_message(NewMessage {
+            uuid: Uuid::new_v4(),
+            sender_uuid: andrew.uuid,
+            receiver_uuid: Uuid::new_v4(),
+            message: "hello?".to_owned(),
+            created_at: Utc::now(),
+        })
+        .await;
+    assert!(
+        matches!(result, Err(StoreError::NotFound("user_not_found"))),
+        "{result:?}"
+    );
+    assert_eq!(store.message_groups(&andrew).await.unwrap().len(), 1);
+}

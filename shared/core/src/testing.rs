@@ -1,0 +1,97 @@
+//! Helpers for handler tests: a seeded in-memory store and the `events/` fixtures.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use lambda_http::{Body, Request};
+use serde_json::Value;
+
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::http::{App, Ctx, Reply, Route};
+use crate::store::{seed, SqliteStore, Store};
+
+/// The repository's `events/` directory.
+pub fn events_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../events")
+}
+
+/// An `events/<name>.json` fixture as JSON, to use as is or to vary.
+pub fn event_json(name: &str) -> Value {
+    let path = events_dir().join(format!("{name}.json"));
+    let text =
+        std::fs::read_to_string(&path).unwrap_or_else(|err| panic!("{}: {err}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|err| panic!("{}: {err}", path.display()))
+}
+
+/// A request from an API Gateway event given as JSON.
+pub fn request(event: &Value) -> Request {
+    lambda_http::request::from_str(&event.to_string()).expect("a valid API Gateway event")
+}
+
+/// A request from `events/<name>.json`.
+pub fn event(name: &str) -> Request {
+    request(&event_json(name))
+}
+
+/// A fresh in-memory SQLite store with the demo data.
+pub async fn seeded_store() -> Arc<dyn Store> {
+    let store = SqliteStore::open_in_memory().expect("in-memory sqlite");
+    seed::seed_demo_data(&store, chrono::Utc::now())
+        .await
+        .expect("seed");
+    Arc::new(store)
+}
+
+/// A response decoded for assertions.
+#[derive(Debug)]
+pub struct TestResponse {
+    pub status: u16,
+    pub body: Value,
+    pub text: String,
+    pub headers: lambda_http::http::HeaderMap,
+}
+
+/// An app on a seeded in-memory store, as deployed (no local stand-in user).
+pub struct TestApp {
+    pub app: App,
+    pub store: Arc<dyn Store>,
+}
+
+impl TestApp {
+    pub async fn new() -> Self {
+        Self::with_config(Config::default()).await
+    }
+
+    pub async fn with_config(config: Config) -> Self {
+        let store = seeded_store().await;
+        Self {
+            app: App::with_store(config, store.clone()),
+            store,
+        }
+    }
+
+    pub async fn call<H, F>(&self, route: Route, handler: H, req: Request) -> TestResponse
+    where
+        H: Fn(Ctx) -> F,
+        F: Future<Output = Result<Reply, ApiError>>,
+    {
+        let response = self.app.handle(&route, &handler, req).await;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = match response.into_body() {
+            Body::Text(text) => text,
+            Body::Binary(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Body::Empty => String::new(),
+            _ => String::new(),
+        };
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        TestResponse {
+            status,
+            body,
+            text,
+            headers,
+        }
+    }
+}
