@@ -1,1 +1,31 @@
-fn main() {}
+//! `GET /api/health-check`: the API is up.
+
+use cruddur_core::{ApiError, Ctx, Reply, Route};
+
+const ROUTE: Route = Route::get("/api/health-check");
+
+async fn handler(_ctx: Ctx) -> Result<Reply, ApiError> {
+    Ok(Reply::json(&serde_json::json!({"success": true, "ver": 1})))
+}
+
+#[tokio::main]
+async fn main() -> Result<(), cruddur_telemetry::Error> {
+    cruddur_telemetry::run(cruddur_core::endpoint(ROUTE, handler)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cruddur_core::testing::{event, event_as_function_url, TestApp};
+
+    #[tokio::test]
+    async fn answers_success() {
+        let app = TestApp::new().await;
+        for req in [event("health-check"), event_as_function_url("health-check")] {
+            let res = app.call(ROUTE, handler, req).await;
+            assert_eq!(res.status, 200);
+            assert_eq!(res.body, serde_json::json!({"success": true, "ver": 1}));
+            assert_eq!(res.headers["access-control-allow-origin"], "*");
+        }
+    }
+}

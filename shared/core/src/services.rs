@@ -3,7 +3,7 @@
 //! Inputs arrive raw (path segments, query values, body fields) so each operation reports every
 //! failing check together.
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use tracing::field::Empty;
 use tracing::Instrument;
@@ -123,8 +123,8 @@ pub async fn create_activity(
     store: &dyn Store,
     caller: &User,
     body: CreateActivityBody,
-    now: DateTime<Utc>,
 ) -> Result<Activity, ApiError> {
+    let now = Utc::now();
     let mut codes = Vec::new();
     let message = collect(&mut codes, ActivityMessage::parse(body.message.as_deref()));
     let ttl = collect(&mut codes, Ttl::parse(body.ttl.as_deref()));
@@ -163,8 +163,8 @@ pub async fn create_reply(
     handle: Option<&str>,
     uuid: Option<&str>,
     body: CreateReplyBody,
-    now: DateTime<Utc>,
 ) -> Result<Activity, ApiError> {
+    let now = Utc::now();
     let mut codes = Vec::new();
     let message = collect(&mut codes, ReplyMessage::parse(body.message.as_deref()));
     let (handle, parent_uuid) = parse_activity_address(handle, uuid, &mut codes)?;
@@ -211,8 +211,8 @@ pub async fn create_message(
     store: &dyn Store,
     caller: &User,
     body: CreateMessageBody,
-    now: DateTime<Utc>,
 ) -> Result<Message, ApiError> {
+    let now = Utc::now();
     let mut codes = Vec::new();
     let receiver = collect(
         &mut codes,
@@ -256,12 +256,30 @@ pub struct ConfirmedSignUp {
     pub email: Option<String>,
 }
 
+impl ConfirmedSignUp {
+    /// Reads a Cognito post-confirmation trigger event (`userName`, `request.userAttributes`).
+    pub fn from_cognito_event(event: &serde_json::Value) -> Self {
+        let attribute = |name: &str| {
+            event["request"]["userAttributes"][name]
+                .as_str()
+                .map(str::to_owned)
+        };
+        Self {
+            sub: attribute("sub"),
+            preferred_username: attribute("preferred_username"),
+            cognito_username: event["userName"].as_str().map(str::to_owned),
+            name: attribute("name"),
+            email: attribute("email"),
+        }
+    }
+}
+
 /// Creates the Cruddur user for a confirmed sign-up. Replays are harmless.
 pub async fn confirm_sign_up(
     store: &dyn Store,
     sign_up: ConfirmedSignUp,
-    now: DateTime<Utc>,
 ) -> Result<UserCreation, ApiError> {
+    let now = Utc::now();
     let non_blank = |v: &Option<String>| {
         v.as_deref()
             .map(str::trim)

@@ -95,3 +95,64 @@ impl TestApp {
         }
     }
 }
+
+/// `events/<name>.json` with its body replaced by `body`, sent as is.
+pub fn event_with_body(name: &str, body: &str) -> Request {
+    let mut event = event_json(name);
+    event["body"] = Value::String(body.to_owned());
+    request(&event)
+}
+
+/// `events/<name>.json` with its query string parameters replaced.
+pub fn event_with_query(name: &str, query: &[(&str, &str)]) -> Request {
+    let mut event = event_json(name);
+    let single: serde_json::Map<String, Value> = query
+        .iter()
+        .map(|(k, v)| (k.to_string(), Value::from(*v)))
+        .collect();
+    let multi: serde_json::Map<String, Value> = query
+        .iter()
+        .map(|(k, v)| (k.to_string(), serde_json::json!([v])))
+        .collect();
+    event["queryStringParameters"] = Value::Object(single);
+    event["multiValueQueryStringParameters"] = Value::Object(multi);
+    request(&event)
+}
+
+/// `events/<name>.json` as a Function URL sees it (what `cargo lambda watch` sends): no
+/// `pathParameters`, no stage, parameters only in the raw path.
+pub fn event_as_function_url(name: &str) -> Request {
+    let rest = event_json(name);
+    let path = rest["path"].as_str().unwrap_or("/");
+    let query = rest["queryStringParameters"]
+        .as_object()
+        .map(|q| {
+            q.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                .collect::<Vec<_>>()
+                .join("&")
+        })
+        .unwrap_or_default();
+    let event = serde_json::json!({
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": query,
+        "headers": rest["headers"],
+        "requestContext": {
+            "accountId": "anonymous",
+            "apiId": "local",
+            "domainName": "localhost",
+            "domainPrefix": "localhost",
+            "http": {"method": rest["httpMethod"], "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "curl"},
+            "requestId": "local-request",
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": "21/Nov/2026:06:00:00 +0000",
+            "timeEpoch": 1795240800000u64
+        },
+        "body": rest["body"],
+        "isBase64Encoded": false
+    });
+    request(&event)
+}

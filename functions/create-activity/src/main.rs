@@ -1,0 +1,171 @@
+//! `POST /api/activities` `{message, ttl}`: the caller posts a crud.
+
+use cruddur_core::{services, ApiError, Ctx, Reply, Route};
+
+const ROUTE: Route = Route::post("/api/activities");
+
+async fn handler(ctx: Ctx) -> Result<Reply, ApiError> {
+    let caller = ctx.caller().await?;
+    let body = ctx.json()?;
+    let activity = services::create_activity(ctx.store(), &caller, body).await?;
+    Ok(Reply::json(&activity))
+}
+
+#[tokio::main]
+async fn main() -> Result<(), cruddur_telemetry::Error> {
+    cruddur_telemetry::run(cruddur_core::endpoint(ROUTE, handler)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cruddur_core::testing::{event, event_with_body, TestApp};
+    use serde_json::json;
+
+    #[tokio::test]
+    async fn creates_an_activity_that_expires_after_its_ttl() {
+        let app = TestApp::new().await;
+        let res = app.call(ROUTE, handler, event("create-activity")).await;
+        assert_eq!(res.status, 200, "{}", res.text);
+        assert_eq!(res.body["message"], "Rust on Lambda is very fun!");
+        assert_eq!(res.body["handle"], "andrewbrown");
+        assert_eq!(res.body["replies_count"], 0);
+        let created =
+            chrono::DateTime::parse_from_rfc3339(res.body["created_at"].as_str().unwrap()).unwrap();
+        let expires =
+            chrono::DateTime::parse_from_rfc3339(res.body["expires_at"].as_str().unwrap()).unwrap();
+        assert_eq!(expires - created, chrono::Duration::days(7));
+    }
+
+    #[tokio::test]
+    async fn bad_input_reports_every_failing_check() {
+        let app = TestApp::new().await;
+        let long = "🦀".repeat(281);
+        let cases = [
+            ("{}", 422, json!(["message_blank", "ttl_blank"])),
+            (
+                r#"{"message":"","ttl":"2-days"}"#,
+                422,
+                json!(["message_blank", "ttl_invalid"]),
+            ),
+            (
+                r#"{"message":"   ","ttl":" "}"#,
+                422,
+                json!(["message_blank", "ttl_blank"]),
+            ),
+            (
+                &format!(r#"{{"message":"{long}","ttl":"1-hour"}}"#),
+                422,
+                json!(["message_exceed_max_chars"]),
+            ),
+            (r#"{"message":"hi"}"#, 422, json!(["ttl_blank"])),
+            (r#"{"message":"unterminated"#, 400, json!(["invalid_json"])),
+            ("[1,2,3]", 400, json!(["invalid_json"])),
+            (
+                r#"{"message":5,"ttl":"1-hour"}"#,
+                400,
+                json!(["invalid_json"]),
+            ),
+            ("", 400, json!(["invalid_json"])),
+            ("null", 400, json!(["invalid_json"])),
+        ];
+        for (body, status, codes) in cases {
+            let res = app
+                .call(ROUTE, handler, event_with_body("create-activity", body))
+                .await;
+            assert_eq!((res.status, &res.body), (status, &codes), "body {body:?}");
+        }
+        let res = app
+            .call(ROUTE, handler, event("create-activity-bad-input"))
+            .await;
+        assert_eq!(
+            (res.status, res.body),
+            (422, json!(["message_blank", "ttl_invalid"]))
+        );
+        let res = app
+            .call(ROUTE, handler, event("create-activity-invalid-json"))
+            .await;
+        assert_eq!((res.status, res.body), (400, json!(["invalid_json"])));
+    }
+
+    #[tokio::test]
+    async fn exactly_280_characters_is_allowed() {
+        let app = TestApp::new().await;
+        let body = json!({"message": "é".repeat(280), "ttl": "1-day"}).to_string();
+        let res = app
+            .call(ROUTE, handler, event_with_body("create-activity", &body))
+            .await;
+        assert_eq!(res.status, 200, "{}", res.text);
+    }
+
+    #[tokio::test]
+    async fn oversized_body_is_413() {
+        let app = TestApp::new().await;
+        let body = json!({"message": "x".repeat(70_000), "ttl": "1-day"}).to_string();
+        let res = app
+            .call(ROUTE, handler, event_with_body("create-activity", &body))
+            .await;
+        assert_eq!((res.status, res.body), (413, json!(["payload_too_large"])));
+    }
+
+    #[tokio::test]
+    async fn wrong_content_type_is_invalid_json() {
+        let app = TestApp::new().await;
+        let mut ev = cruddur_core::testing::event_json("create-activity");
+        ev["headers"]["Content-Type"] = json!("application/x-www-form-urlencoded");
+        ev["multiValueHeaders"]["Content-Type"] = json!(["application/x-www-form-urlencoded"]);
+        let res = app
+            .call(ROUTE, handler, cruddur_core::testing::request(&ev))
+            .await;
+        assert_eq!((res.status, res.body), (400, json!(["invalid_json"])));
+    }
+
+    #[tokio::test]
+    async fn requires_identity_and_writes_nothing_without_it() {
+        let app = TestApp::new().await;
+        let res = app
+            .call(ROUTE, handler, event("create-activity-unauthenticated"))
+            .await;
+        assert_eq!((res.status, res.body), (401, json!(["unauthorized"])));
+        let mut ev = cruddur_core::testing::event_json("create-activity");
+        ev["requestContext"]["authorizer"]["claims"]["sub"] =
+            json!("00000000-0000-0000-0000-000000000000");
+        let res = app
+            .call(ROUTE, handler, cruddur_core::testing::request(&ev))
+            .await;
+        assert_eq!(
+            (res.status, res.body),
+            (401, json!(["unauthorized"])),
+            "unknown sub"
+        );
+        let found = services::search_activities(app.store.as_ref(), Some("Who am I"), None)
+            .await
+            .unwrap();
+        assert!(found.items.is_empty());
+    }
+
+    #[tokio::test]
+    async fn local_user_stands_in_only_on_the_local_stage() {
+        let local = cruddur_core::Config {
+            stage: "local".into(),
+            local_user: "worf".into(),
+            ..Default::default()
+        };
+        let app = TestApp::with_config(local).await;
+        let res = app
+            .call(ROUTE, handler, event("create-activity-unauthenticated"))
+            .await;
+        assert_eq!(res.status, 200, "{}", res.text);
+        assert_eq!(res.body["handle"], "worf");
+        let prod = cruddur_core::Config {
+            stage: "prod".into(),
+            local_user: "worf".into(),
+            ..Default::default()
+        };
+        let app = TestApp::with_config(prod).await;
+        let res = app
+            .call(ROUTE, handler, event("create-activity-unauthenticated"))
+            .await;
+        assert_eq!(res.status, 401);
+    }
+}

@@ -1,0 +1,53 @@
+//! `GET /api/activities/notifications`: replies by others to the caller's activities.
+
+use cruddur_core::{services, ApiError, Ctx, Reply, Route};
+
+const ROUTE: Route = Route::get("/api/activities/notifications");
+
+async fn handler(ctx: Ctx) -> Result<Reply, ApiError> {
+    let caller = ctx.caller().await?;
+    let page = services::notifications(ctx.store(), &caller, ctx.cursor()).await?;
+    Ok(Reply::page(page))
+}
+
+#[tokio::main]
+async fn main() -> Result<(), cruddur_telemetry::Error> {
+    cruddur_telemetry::run(cruddur_core::endpoint(ROUTE, handler)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cruddur_core::testing::{event, TestApp};
+
+    #[tokio::test]
+    async fn lists_replies_to_the_caller() {
+        let app = TestApp::new().await;
+        let res = app
+            .call(ROUTE, handler, event("notifications-activities"))
+            .await;
+        assert_eq!(res.status, 200, "{}", res.text);
+        let replies = res.body.as_array().unwrap();
+        assert_eq!(replies.len(), 1);
+        assert_eq!(replies[0]["message"], "This post has no honor!");
+        assert_eq!(replies[0]["handle"], "worf");
+        assert_eq!(
+            replies[0]["reply_to_activity_uuid"],
+            "68f126b0-1ceb-4a33-88be-d90fa7109eee"
+        );
+    }
+
+    #[tokio::test]
+    async fn requires_identity() {
+        let app = TestApp::new().await;
+        let res = app
+            .call(
+                ROUTE,
+                handler,
+                event("notifications-activities-unauthenticated"),
+            )
+            .await;
+        assert_eq!(res.status, 401);
+        assert_eq!(res.body, serde_json::json!(["unauthorized"]));
+    }
+}

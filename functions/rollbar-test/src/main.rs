@@ -1,0 +1,30 @@
+//! `GET /rollbar/test`: reports the warning "Hello World!" and returns it.
+
+use cruddur_core::{ApiError, Ctx, Reply, Route};
+
+const ROUTE: Route = Route::get("/rollbar/test");
+const GREETING: &str = "Hello World!";
+
+async fn handler(_ctx: Ctx) -> Result<Reply, ApiError> {
+    tracing::warn!(report = true, "{GREETING}");
+    Ok(Reply::text(GREETING))
+}
+
+#[tokio::main]
+async fn main() -> Result<(), cruddur_telemetry::Error> {
+    cruddur_telemetry::run(cruddur_core::endpoint(ROUTE, handler)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cruddur_core::testing::{event, TestApp};
+
+    #[tokio::test]
+    async fn returns_hello_world() {
+        let app = TestApp::new().await;
+        let res = app.call(ROUTE, handler, event("rollbar-test")).await;
+        assert_eq!(res.status, 200);
+        assert_eq!(res.text, "Hello World!");
+    }
+}

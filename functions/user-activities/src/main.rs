@@ -1,0 +1,63 @@
+//! `GET /api/activities/{handle}`: a user's profile and activities.
+
+use cruddur_core::{services, ApiError, Ctx, Reply, Route};
+
+const ROUTE: Route = Route::get("/api/activities/{handle}");
+
+async fn handler(ctx: Ctx) -> Result<Reply, ApiError> {
+    let (profile, next) =
+        services::user_activities(ctx.store(), ctx.path_param("handle"), ctx.cursor()).await?;
+    ctx.record_handle(&profile.profile.handle);
+    Ok(Reply::json(&profile).with_next_cursor(next))
+}
+
+#[tokio::main]
+async fn main() -> Result<(), cruddur_telemetry::Error> {
+    cruddur_telemetry::run(cruddur_core::endpoint(ROUTE, handler)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cruddur_core::testing::{event, event_as_function_url, TestApp};
+
+    #[tokio::test]
+    async fn shows_profile_and_activities() {
+        let app = TestApp::new().await;
+        for req in [
+            event("user-activities"),
+            event_as_function_url("user-activities"),
+        ] {
+            let res = app.call(ROUTE, handler, req).await;
+            assert_eq!(res.status, 200, "{}", res.text);
+            let profile = &res.body["profile"];
+            assert_eq!(profile["handle"], "andrewbrown");
+            assert_eq!(profile["display_name"], "Andrew Brown");
+            assert_eq!(profile["cruds_count"], 1);
+            assert!(profile["uuid"].is_string());
+            assert!(profile.get("bio").is_some());
+            let activities = res.body["activities"].as_array().unwrap();
+            assert_eq!(activities.len(), 1);
+            assert_eq!(activities[0]["message"], "Cloud is very fun!");
+        }
+    }
+
+    #[tokio::test]
+    async fn unknown_and_blank_handles() {
+        let app = TestApp::new().await;
+        let res = app
+            .call(ROUTE, handler, event("user-activities-unknown"))
+            .await;
+        assert_eq!(
+            (res.status, res.body.clone()),
+            (404, serde_json::json!(["user_not_found"]))
+        );
+        let res = app
+            .call(ROUTE, handler, event("user-activities-blank"))
+            .await;
+        assert_eq!(
+            (res.status, res.body.clone()),
+            (422, serde_json::json!(["blank_user_handle"]))
+        );
+    }
+}

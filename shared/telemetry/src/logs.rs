@@ -1,0 +1,252 @@
+//! Structured logs for CloudWatch: one JSON object per line on stdout.
+//!
+//! Each line carries the event's fields and the fields of every span it happened in (the
+//! invocation's request id, trace id, cold start, the request's correlation id, ...), so a line can
+//! be found from any of them in CloudWatch Logs Insights.
+
+use std::io::Write;
+use std::sync::Mutex;
+
+use serde_json::{Map, Value};
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Record};
+use tracing::{Event, Id, Subscriber};
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::{EnvFilter, Layer};
+
+use crate::settings::Settings;
+
+/// Writes every event as one JSON line.
+pub struct JsonLogLayer {
+    service: String,
+    function_name: Option<String>,
+    writer: Mutex<Box<dyn Write + Send>>,
+}
+
+impl JsonLogLayer {
+    pub fn stdout(settings: &Settings) -> Self {
+        Self::new(settings, Box::new(std::io::stdout()))
+    }
+
+    pub fn new(settings: &Settings, writer: Box<dyn Write + Send>) -> Self {
+        Self {
+            service: settings.service_name.clone(),
+            function_name: settings.function_name.clone(),
+            writer: Mutex::new(writer),
+        }
+    }
+}
+
+/// The filter for log lines: `RUST_LOG` when set (full directive syntax), else Lambda's
+/// `AWS_LAMBDA_LOG_LEVEL` (set by the function's `LoggingConfig`), else `info`.
+pub fn filter(settings: &Settings) -> EnvFilter {
+    let directives = settings
+        .rust_log
+        .clone()
+        .or_else(|| {
+            settings
+                .lambda_log_level
+                .as_deref()
+                .map(lambda_level_directive)
+        })
+        .unwrap_or_else(|| "info".to_owned());
+    EnvFilter::try_new(&directives).unwrap_or_else(|err| {
+        eprintln!("invalid log filter {directives:?} ({err}); using info");
+        EnvFilter::new("info")
+    })
+}
+
+/// Lambda's level names (`TRACE` .. `FATAL`) as a tracing directive.
+fn lambda_level_directive(level: &str) -> String {
+    match level.trim().to_ascii_uppercase().as_str() {
+        "TRACE" => "trace",
+        "DEBUG" => "debug",
+        "WARN" | "WARNING" => "warn",
+        "ERROR" | "FATAL" => "error",
+        _ => "info",
+    }
+    .to_owned()
+}
+
+/// The fields recorded on a span so far, kept in its extensions.
+struct SpanFields(Map<String, Value>);
+
+impl<S> Layer<S> for JsonLogLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let mut fields = Map::new();
+        attrs.record(&mut JsonVisitor(&mut fields));
+        if let Some(span) = ctx.span(id) {
+            span.extensions_mut().insert(SpanFields(fields));
+        }
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        if let Some(span) = ctx.span(id) {
+            let mut extensions = span.extensions_mut();
+            if let Some(SpanFields(fields)) = extensions.get_mut::<SpanFields>() {
+                values.record(&mut JsonVisitor(fields));
+            }
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let mut line = Map::new();
+        line.insert("timestamp".into(), now().into());
+        line.insert("level".into(), event.metadata().level().as_str().into());
+        line.insert("message".into(), Value::Null);
+        line.insert("target".into(), event.metadata().target().into());
+        line.insert("service".into(), self.service.clone().into());
+        if let Some(name) = &self.function_name {
+            line.insert("function_name".into(), name.clone().into());
+        }
+        if let Some(scope) = ctx.event_scope(event) {
+            for span in scope.from_root() {
+                if let Some(SpanFields(fields)) = span.extensions().get::<SpanFields>() {
+                    for (key, value) in fields {
+                        line.insert(key.clone(), value.clone());
+                    }
+                }
+            }
+        }
+        event.record(&mut JsonVisitor(&mut line));
+        let mut text = Value::Object(line).to_string();
+        text.push('\n');
+        let mut writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        // A closed stdout must not take the function down with it.
+        let _ = writer.write_all(text.as_bytes());
+        let _ = writer.flush();
+    }
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Records tracing fields as JSON values. `otel.*` fields steer tracing backends, not logs.
+struct JsonVisitor<'a>(&'a mut Map<String, Value>);
+
+impl JsonVisitor<'_> {
+    fn put(&mut self, field: &Field, value: Value) {
+        let name = field.name();
+        if !name.starts_with("otel.") {
+            self.0.insert(name.to_owned(), value);
+        }
+    }
+}
+
+impl Visit for JsonVisitor<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.put(field, value.into());
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.put(field, value.into());
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.put(field, value.into());
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.put(field, value.into());
+    }
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.put(field, value.into());
+    }
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        let mut text = value.to_string();
+        let mut source = value.source();
+        while let Some(cause) = source {
+            text.push_str(": ");
+            text.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        self.put(field, text.into());
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        self.put(field, format!("{value:?}").into());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Buffer {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().write(buf)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn lines(buffer: &Buffer) -> Vec<Value> {
+        String::from_utf8(buffer.0.lock().unwrap().clone())
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+            .collect()
+    }
+
+    #[test]
+    fn lines_carry_span_and_event_fields() {
+        let buffer = Buffer::default();
+        let settings = Settings {
+            function_name: Some("home-activities".into()),
+            ..Settings::default()
+        };
+        let subscriber = tracing_subscriber::registry()
+            .with(JsonLogLayer::new(&settings, Box::new(buffer.clone())));
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!(
+                "invocation",
+                function_request_id = "req-1",
+                cold_start = true,
+                correlation_id = tracing::field::Empty,
+                otel.kind = "server"
+            );
+            let _e = span.enter();
+            span.record("correlation_id", "apigw-1");
+            let err = std::io::Error::other("disk on fire");
+            tracing::error!(
+                error = &err as &dyn std::error::Error,
+                status = 503u16,
+                "store unavailable"
+            );
+        });
+        let lines = lines(&buffer);
+        assert_eq!(lines.len(), 1);
+        let line = &lines[0];
+        assert_eq!(line["level"], "ERROR");
+        assert_eq!(line["message"], "store unavailable");
+        assert_eq!(line["service"], "cruddur");
+        assert_eq!(line["function_name"], "home-activities");
+        assert_eq!(line["function_request_id"], "req-1");
+        assert_eq!(line["correlation_id"], "apigw-1");
+        assert_eq!(line["cold_start"], true);
+        assert_eq!(line["status"], 503);
+        assert_eq!(line["error"], "disk on fire");
+        assert!(line.get("otel.kind").is_none());
+        assert!(chrono::DateTime::parse_from_rfc3339(line["timestamp"].as_str().unwrap()).is_ok());
+    }
+
+    #[test]
+    fn lambda_log_level_maps_to_a_filter() {
+        assert_eq!(lambda_level_directive("DEBUG"), "debug");
+        assert_eq!(lambda_level_directive("FATAL"), "error");
+        assert_eq!(lambda_level_directive("nonsense"), "info");
+        let settings = Settings {
+            rust_log: Some("not a [valid filter".into()),
+            ..Settings::default()
+        };
+        // A bad RUST_LOG falls back instead of failing the cold start.
+        let _ = filter(&settings);
+    }
+}
