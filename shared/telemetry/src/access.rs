@@ -1,5 +1,6 @@
-//! HTTP-level instrumentation: the request's correlation id, and one access line per request
-//! (method, path, status, duration), as the original app's `after_request` log.
+//! HTTP-level instrumentation on the invocation span: method, path, status, the API Gateway
+//! correlation id, error flags for the trace backends, and one access line per request (as the
+//! original app's `after_request` log).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -9,9 +10,13 @@ use std::time::Instant;
 use lambda_http::request::RequestContext;
 use lambda_http::tower::Service;
 use lambda_http::{Body, Request, RequestExt, Response};
-use tracing::Instrument;
+use opentelemetry::trace::Status;
+use opentelemetry::KeyValue;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-/// Wraps an HTTP handler with the access log.
+use crate::cause::take_cause;
+
+/// Wraps an HTTP handler with the access log and status reporting.
 #[derive(Debug, Clone)]
 pub struct AccessLog<S> {
     inner: S,
@@ -32,6 +37,38 @@ fn correlation_id(req: &Request) -> Option<String> {
     }
 }
 
+/// Marks the invocation span for the trace backends: 4xx is an error, 429 a throttle, 5xx a
+/// fault with its cause. X-Ray only reads the status code when the span's status is Error.
+pub fn record_status(span: &tracing::Span, status: u16) {
+    span.record("http.response.status_code", status);
+    if status < 400 {
+        return;
+    }
+    if status >= 500 {
+        let cause = take_cause(span).unwrap_or_default();
+        let kind = if cause.kind.is_empty() {
+            format!("HTTP {status}")
+        } else {
+            cause.kind
+        };
+        let message = if cause.message.is_empty() {
+            format!("the function answered {status}")
+        } else {
+            cause.message
+        };
+        span.add_event(
+            "exception",
+            vec![
+                KeyValue::new("exception.type", kind),
+                KeyValue::new("exception.message", message.clone()),
+            ],
+        );
+        span.set_status(Status::error(message));
+    } else {
+        span.set_status(Status::error(format!("HTTP {status}")));
+    }
+}
+
 impl<S> Service<Request> for AccessLog<S>
 where
     S: Service<Request, Response = Response<Body>>,
@@ -49,32 +86,21 @@ where
         let started = Instant::now();
         let method = req.method().to_string();
         let path = req.raw_http_path().to_owned();
-        let correlation_id = correlation_id(&req).unwrap_or_default();
-        tracing::Span::current().record("correlation_id", correlation_id.as_str());
-        let span = tracing::info_span!(
-            "request",
-            http.request.method = %method,
-            url.path = %path,
-            http.response.status_code = tracing::field::Empty,
+        let span = tracing::Span::current();
+        span.record(
+            "correlation_id",
+            correlation_id(&req).unwrap_or_default().as_str(),
         );
-        let future = span.in_scope(|| self.inner.call(req));
-        Box::pin(
-            async move {
-                let result = future.await;
-                let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
-                let status = result.as_ref().map(|r| r.status().as_u16()).unwrap_or(500);
-                tracing::Span::current().record("http.response.status_code", status);
-                tracing::info!(
-                    target: "access",
-                    method = %method,
-                    path = %path,
-                    status,
-                    duration_ms = (duration_ms * 1000.0).round() / 1000.0,
-                    "{method} {path} {status}"
-                );
-                result
-            }
-            .instrument(span),
-        )
+        span.record("http.request.method", method.as_str());
+        span.record("url.path", path.as_str());
+        let future = self.inner.call(req);
+        Box::pin(async move {
+            let result = future.await;
+            let duration_ms = (started.elapsed().as_secs_f64() * 1_000_000.0).round() / 1000.0;
+            let status = result.as_ref().map(|r| r.status().as_u16()).unwrap_or(500);
+            record_status(&tracing::Span::current(), status);
+            tracing::info!(target: "access", method = %method, path = %path, status, duration_ms, "{method} {path} {status}");
+            result
+        })
     }
 }

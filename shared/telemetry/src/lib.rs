@@ -2,12 +2,19 @@
 //!
 //! A function's `main` is one call: [`run`] for HTTP functions (API Gateway, Function URLs),
 //! [`run_events`] for functions that take other events. Instrumentation is `tracing` only; this
-//! crate decides where spans and events go. It knows nothing about the application.
+//! crate sends it on: X-Ray segments over UDP, OTLP traces (e.g. to Honeycomb), JSON log lines and
+//! EMF metrics for CloudWatch. It knows nothing about the application.
 
 mod access;
+pub mod cause;
+pub mod export;
 mod invocation;
 pub mod logs;
+pub mod metrics;
+pub mod pipeline;
+pub mod propagation;
 pub mod settings;
+pub mod xray;
 
 use std::fmt::Debug;
 use std::future::Future;
@@ -15,21 +22,22 @@ use std::future::Future;
 use lambda_http::{Body, Request, Response};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde::{de::DeserializeOwned, Serialize};
-use tracing_subscriber::layer::SubscriberExt;
-use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::Layer;
 
-pub use access::AccessLog;
-pub use invocation::InvocationLayer;
+pub use access::{record_status, AccessLog};
+pub use invocation::{parent_from_header, InvocationLayer, Parent};
+pub use pipeline::Telemetry;
+pub use propagation::trace_headers;
 pub use settings::Settings;
 
 pub type Error = lambda_runtime::Error;
 
-/// Installs the process-wide subscriber: JSON log lines on stdout, filtered by `RUST_LOG` or
-/// `AWS_LAMBDA_LOG_LEVEL`. Safe to call more than once (later calls do nothing).
-pub fn init(settings: &Settings) {
-    let logs = logs::JsonLogLayer::stdout(settings).with_filter(logs::filter(settings));
-    let _ = tracing_subscriber::registry().with(logs).try_init();
+/// Builds the pipeline from the environment and installs it as the process's subscriber.
+pub fn init() -> Telemetry {
+    let (telemetry, subscriber) = Telemetry::build(Settings::from_env(), logs::Output::stdout());
+    if tracing::subscriber::set_global_default(subscriber).is_err() {
+        eprintln!("cruddur-telemetry: a global tracing subscriber was already set; keeping it");
+    }
+    telemetry
 }
 
 /// Runs an HTTP function: telemetry, then the Lambda runtime loop.
@@ -39,9 +47,9 @@ where
     S::Future: Send + 'static,
     S::Error: Debug + Into<Diagnostic> + Send + 'static,
 {
-    init(&Settings::from_env());
+    let telemetry = init();
     lambda_http::runtime(AccessLog::new(handler))
-        .layer(InvocationLayer)
+        .layer(InvocationLayer::new(telemetry))
         .run()
         .await
 }
@@ -54,9 +62,9 @@ where
     E: DeserializeOwned + Send + 'static,
     R: Serialize + Send + Sync + 'static,
 {
-    init(&Settings::from_env());
+    let telemetry = init();
     lambda_runtime::Runtime::new(lambda_runtime::service_fn(handler))
-        .layer(InvocationLayer)
+        .layer(InvocationLayer::new(telemetry))
         .run()
         .await
 }

@@ -5,7 +5,7 @@
 //! be found from any of them in CloudWatch Logs Insights.
 
 use std::io::Write;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
@@ -17,23 +17,41 @@ use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::settings::Settings;
 
+/// Where log lines and metric documents go (stdout in Lambda; a buffer in tests).
+#[derive(Clone)]
+pub struct Output(Arc<Mutex<Box<dyn Write + Send>>>);
+
+impl Output {
+    pub fn stdout() -> Self {
+        Self::new(Box::new(std::io::stdout()))
+    }
+
+    pub fn new(writer: Box<dyn Write + Send>) -> Self {
+        Self(Arc::new(Mutex::new(writer)))
+    }
+
+    /// Writes one line. A closed stdout must not take the function down with it.
+    pub fn write_line(&self, line: &str) {
+        let mut writer = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = writer.write_all(line.as_bytes());
+        let _ = writer.write_all(b"\n");
+        let _ = writer.flush();
+    }
+}
+
 /// Writes every event as one JSON line.
 pub struct JsonLogLayer {
     service: String,
     function_name: Option<String>,
-    writer: Mutex<Box<dyn Write + Send>>,
+    output: Output,
 }
 
 impl JsonLogLayer {
-    pub fn stdout(settings: &Settings) -> Self {
-        Self::new(settings, Box::new(std::io::stdout()))
-    }
-
-    pub fn new(settings: &Settings, writer: Box<dyn Write + Send>) -> Self {
+    pub fn new(settings: &Settings, output: Output) -> Self {
         Self {
             service: settings.service_name.clone(),
             function_name: settings.function_name.clone(),
-            writer: Mutex::new(writer),
+            output,
         }
     }
 }
@@ -113,12 +131,7 @@ where
             }
         }
         event.record(&mut JsonVisitor(&mut line));
-        let mut text = Value::Object(line).to_string();
-        text.push('\n');
-        let mut writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        // A closed stdout must not take the function down with it.
-        let _ = writer.write_all(text.as_bytes());
-        let _ = writer.flush();
+        self.output.write_line(&Value::Object(line).to_string());
     }
 }
 
@@ -172,7 +185,6 @@ impl Visit for JsonVisitor<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
     use tracing_subscriber::layer::SubscriberExt;
 
     #[derive(Clone, Default)]
@@ -202,8 +214,10 @@ mod tests {
             function_name: Some("home-activities".into()),
             ..Settings::default()
         };
-        let subscriber = tracing_subscriber::registry()
-            .with(JsonLogLayer::new(&settings, Box::new(buffer.clone())));
+        let subscriber = tracing_subscriber::registry().with(JsonLogLayer::new(
+            &settings,
+            Output::new(Box::new(buffer.clone())),
+        ));
         tracing::subscriber::with_default(subscriber, || {
             let span = tracing::info_span!(
                 "invocation",

@@ -1,0 +1,276 @@
+//! Span export that stays out of the request's way.
+//!
+//! Ended spans are queued (bounded; drops are counted and logged once) for each exporter, each on
+//! its own thread, and nothing is exported until [`Exports::flush`] is called: the runtime layer
+//! calls it after the response has been posted to the Runtime API and before it asks for the next
+//! invocation, so Lambda's freeze loses nothing and callers wait for nothing. The flush is awaited
+//! with a deadline on the async side (a oneshot per exporter), never by blocking a runtime thread,
+//! so current-thread runtimes cannot deadlock on it.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::time::Duration;
+
+use opentelemetry::trace::{SpanId, Status};
+use opentelemetry::Context;
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{Span, SpanData, SpanExporter, SpanProcessor};
+use tokio::sync::oneshot;
+
+/// Decides per exporter whether and how a span is exported.
+pub type Transform = Box<dyn Fn(SpanData) -> Option<SpanData> + Send + Sync>;
+
+enum Message {
+    Span(Box<SpanData>),
+    Flush(oneshot::Sender<()>),
+}
+
+/// Counters of one export path.
+#[derive(Debug, Default)]
+pub struct PathStats {
+    pub exported: AtomicU64,
+    pub dropped: AtomicU64,
+    pub failed_exports: AtomicU64,
+}
+
+/// One exporter: its queue, its thread and its transform.
+struct ExportPath {
+    name: &'static str,
+    sender: SyncSender<Message>,
+    transform: Transform,
+    stats: Arc<PathStats>,
+    drop_logged: Arc<AtomicBool>,
+}
+
+impl fmt::Debug for ExportPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ExportPath")
+            .field("name", &self.name)
+            .field("stats", &self.stats)
+            .finish()
+    }
+}
+
+impl ExportPath {
+    /// Starts the exporter's thread. `make` builds the exporter on that thread, so clients that
+    /// must not be built inside an async runtime (reqwest's blocking client) are safe.
+    fn spawn<E, F>(
+        name: &'static str,
+        queue_size: usize,
+        transform: Transform,
+        make: F,
+    ) -> std::io::Result<Self>
+    where
+        E: SpanExporter + 'static,
+        F: FnOnce() -> Option<E> + Send + 'static,
+    {
+        // The channel holds what arrives between flushes; the thread holds at most `queue_size`.
+        let (sender, receiver) = sync_channel(queue_size.max(1));
+        let stats = Arc::new(PathStats::default());
+        let drop_logged = Arc::new(AtomicBool::new(false));
+        let thread_stats = stats.clone();
+        let thread_logged = drop_logged.clone();
+        std::thread::Builder::new()
+            .name(format!("telemetry-{name}"))
+            .spawn(move || {
+                let exporter = make();
+                run_path(
+                    name,
+                    exporter,
+                    receiver,
+                    queue_size,
+                    &thread_stats,
+                    &thread_logged,
+                );
+            })?;
+        Ok(Self {
+            name,
+            sender,
+            transform,
+            stats,
+            drop_logged,
+        })
+    }
+
+    fn enqueue(&self, span: SpanData) {
+        let Some(span) = (self.transform)(span) else {
+            return;
+        };
+        match self.sender.try_send(Message::Span(Box::new(span))) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                count_drop(self.name, &self.stats, &self.drop_logged, 1);
+            }
+        }
+    }
+
+    fn request_flush(&self) -> Option<oneshot::Receiver<()>> {
+        let (ack, done) = oneshot::channel();
+        // A full queue means the thread is busy exporting; it will get to the spans anyway.
+        self.sender.try_send(Message::Flush(ack)).ok().map(|_| done)
+    }
+}
+
+fn count_drop(name: &str, stats: &PathStats, logged: &AtomicBool, n: u64) {
+    stats.dropped.fetch_add(n, Ordering::Relaxed);
+    if !logged.swap(true, Ordering::Relaxed) {
+        tracing::warn!(target: "cruddur_telemetry", exporter = name, "telemetry export queue is full; spans are being dropped (counted, logged once)");
+    }
+}
+
+fn run_path<E: SpanExporter>(
+    name: &'static str,
+    exporter: Option<E>,
+    receiver: Receiver<Message>,
+    queue_size: usize,
+    stats: &PathStats,
+    drop_logged: &AtomicBool,
+) {
+    let mut buffer = Vec::new();
+    let mut failure_logged = false;
+    for message in receiver {
+        match message {
+            Message::Span(span) if buffer.len() < queue_size => buffer.push(*span),
+            Message::Span(_) => count_drop(name, stats, drop_logged, 1),
+            Message::Flush(ack) => {
+                if let (Some(exporter), false) = (&exporter, buffer.is_empty()) {
+                    let batch = std::mem::take(&mut buffer);
+                    let count = batch.len() as u64;
+                    // A plain executor, not tokio: the blocking HTTP client refuses to run inside
+                    // a tokio runtime context.
+                    match futures_executor::block_on(exporter.export(batch)) {
+                        Ok(()) => {
+                            stats.exported.fetch_add(count, Ordering::Relaxed);
+                        }
+                        Err(err) => {
+                            stats.failed_exports.fetch_add(1, Ordering::Relaxed);
+                            if !failure_logged {
+                                failure_logged = true;
+                                tracing::warn!(target: "cruddur_telemetry", exporter = name, error = %err, "telemetry export failed; further failures are counted, not logged");
+                            }
+                        }
+                    }
+                }
+                buffer.clear();
+                let _ = ack.send(());
+            }
+        }
+    }
+}
+
+/// The span processor behind every exporter, and the handle the runtime flushes.
+#[derive(Debug, Clone, Default)]
+pub struct Exports {
+    paths: Arc<Vec<ExportPath>>,
+}
+
+impl Exports {
+    /// Adds an exporter path (before the processor is handed to the tracer provider).
+    pub fn with_path<E, F>(
+        mut self,
+        name: &'static str,
+        queue_size: usize,
+        transform: Transform,
+        make: F,
+    ) -> Self
+    where
+        E: SpanExporter + 'static,
+        F: FnOnce() -> Option<E> + Send + 'static,
+    {
+        match ExportPath::spawn(name, queue_size, transform, make) {
+            Ok(path) => Arc::get_mut(&mut self.paths)
+                .expect("paths are added before sharing")
+                .push(path),
+            Err(err) => {
+                tracing::warn!(target: "cruddur_telemetry", exporter = name, error = %err, "cannot start the exporter thread; this exporter is off")
+            }
+        }
+        self
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.paths.is_empty()
+    }
+
+    /// Exports everything queued so far, waiting at most `timeout`. Returns whether every
+    /// exporter finished in time.
+    pub async fn flush(&self, timeout: Duration) -> bool {
+        let pending: Vec<_> = self
+            .paths
+            .iter()
+            .filter_map(ExportPath::request_flush)
+            .collect();
+        let all = async {
+            for done in pending {
+                let _ = done.await;
+            }
+        };
+        tokio::time::timeout(timeout, all).await.is_ok()
+    }
+
+    /// Counters per exporter name.
+    pub fn stats(&self, name: &str) -> Option<Arc<PathStats>> {
+        self.paths
+            .iter()
+            .find(|p| p.name == name)
+            .map(|p| p.stats.clone())
+    }
+}
+
+impl SpanProcessor for Exports {
+    fn on_start(&self, _span: &mut Span, _cx: &Context) {}
+
+    fn on_end(&self, span: SpanData) {
+        if let Some((last, rest)) = self.paths.split_last() {
+            for path in rest {
+                path.enqueue(span.clone());
+            }
+            last.enqueue(span);
+        }
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        // Only the SDK's shutdown path calls this; the runtime uses the async `flush`.
+        for path in self.paths.iter() {
+            let _ = path.request_flush();
+        }
+        Ok(())
+    }
+
+    fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
+        self.force_flush()
+    }
+}
+
+/// The OTLP view of a span: the invocation's remote parent (Lambda's facade segment, which the
+/// OTLP backend never receives) is dropped so the trace there has a root; and a 4xx is a client's
+/// error, not the server span's (OpenTelemetry's HTTP conventions).
+pub fn otlp_view(mut span: SpanData) -> SpanData {
+    if span.parent_span_is_remote {
+        span.parent_span_id = SpanId::INVALID;
+        span.parent_span_is_remote = false;
+    }
+    let client_error = span.attributes.iter().any(|kv| {
+        kv.key.as_str() == "http.response.status_code"
+            && matches!(kv.value.as_str().parse::<u16>(), Ok(400..=499))
+    });
+    if client_error && matches!(span.status, Status::Error { .. }) {
+        span.status = Status::Unset;
+    }
+    span
+}
+
+/// Keeps a deterministic fraction of traces (by trace id, so a trace is kept or dropped whole).
+pub fn keep_trace(span: &SpanData, ratio: f64) -> bool {
+    if ratio >= 1.0 {
+        return true;
+    }
+    if ratio <= 0.0 {
+        return false;
+    }
+    let bytes = span.span_context.trace_id().to_bytes();
+    let low = u64::from_be_bytes(bytes[8..16].try_into().expect("16-byte trace id"));
+    (low >> 1) < ((ratio * (1u64 << 63) as f64) as u64)
+}

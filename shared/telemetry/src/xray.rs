@@ -1,0 +1,324 @@
+//! The X-Ray side: a UDP daemon client that never fails a function, and the attribute mapping
+//! that turns well-known span fields into X-Ray annotations.
+//!
+//! The client implements opentelemetry-aws's `SegmentDocumentExporter`, so `XrayExporter` does
+//! the span -> segment translation. It differs from the crate's `XrayDaemonClient` where Lambda
+//! needs it to: it accepts the `tcp:host:port udp:host:port` address form Lambda sets, it never
+//! panics (no address or socket: it stays quiet and counts), and it never sends a document over the
+//! daemon's 64 KiB limit (metadata is truncated and marked instead).
+
+use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use opentelemetry::{Key, KeyValue, Value};
+use opentelemetry_aws::xray_exporter::{SegmentDocument, SegmentDocumentExporter};
+use serde_json::Value as Json;
+
+/// The daemon protocol's header line.
+pub const DAEMON_HEADER: &[u8] = b"{\"format\": \"json\", \"version\": 1}\n";
+/// The largest datagram the X-Ray daemon accepts (header included).
+pub const MAX_DATAGRAM_BYTES: usize = 64 * 1024;
+
+/// Span fields that become X-Ray annotations (indexed, filterable), by the annotation key.
+/// Every other attribute goes to metadata.
+pub const ANNOTATIONS: [(&str, &str); 6] = [
+    ("cold_start", "ColdStart"),
+    ("service", "service"),
+    ("function", "function"),
+    ("app.handle", "handle"),
+    ("handle", "handle"),
+    ("user_id", "user_id"),
+];
+
+/// Longest string attribute kept whole; longer ones are cut (and marked) before translation.
+pub const MAX_ATTRIBUTE_CHARS: usize = 4096;
+
+/// Parses `AWS_XRAY_DAEMON_ADDRESS`: `host:port`, or Lambda's `tcp:host:port udp:host:port`.
+pub fn daemon_address(raw: &str) -> Option<SocketAddr> {
+    let raw = raw.trim();
+    let udp = raw
+        .split_whitespace()
+        .find_map(|part| part.strip_prefix("udp:"))
+        .or_else(|| (!raw.contains(' ') && !raw.starts_with("tcp:")).then_some(raw))?;
+    udp.to_socket_addrs().ok()?.next()
+}
+
+/// Counters of what the client could not send.
+#[derive(Debug, Default)]
+pub struct DaemonStats {
+    pub sent: AtomicU64,
+    pub truncated: AtomicU64,
+    pub dropped: AtomicU64,
+}
+
+/// Sends segment documents to the X-Ray daemon over UDP.
+#[derive(Debug)]
+pub struct UdpDaemonClient {
+    socket: Option<UdpSocket>,
+    stats: Arc<DaemonStats>,
+    warned: AtomicBool,
+}
+
+impl UdpDaemonClient {
+    /// A client for `AWS_XRAY_DAEMON_ADDRESS`. A bad address or socket leaves it disabled (and
+    /// says so once): tracing must never stop a function from serving.
+    pub fn new(address: &str, stats: Arc<DaemonStats>) -> Self {
+        let socket = match daemon_address(address) {
+            None => {
+                tracing::warn!(target: "cruddur_telemetry", address, "AWS_XRAY_DAEMON_ADDRESS is not a usable address; X-Ray export is off");
+                None
+            }
+            Some(addr) => {
+                let bind: SocketAddr = if addr.is_ipv4() {
+                    ([0, 0, 0, 0], 0).into()
+                } else {
+                    ([0u16; 8], 0).into()
+                };
+                match UdpSocket::bind(bind)
+                    .and_then(|s| s.connect(addr).map(|_| s))
+                    .and_then(|s| s.set_nonblocking(true).map(|_| s))
+                {
+                    Ok(socket) => Some(socket),
+                    Err(err) => {
+                        tracing::warn!(target: "cruddur_telemetry", error = %err, "cannot open a UDP socket to the X-Ray daemon; X-Ray export is off");
+                        None
+                    }
+                }
+            }
+        };
+        Self {
+            socket,
+            stats,
+            warned: AtomicBool::new(false),
+        }
+    }
+
+    fn send(&self, document: &SegmentDocument<'_>) {
+        let Some(socket) = &self.socket else { return };
+        let mut datagram = DAEMON_HEADER.to_vec();
+        let body = document.to_bytes();
+        match fit_document(body, MAX_DATAGRAM_BYTES - DAEMON_HEADER.len()) {
+            Fitted::AsIs(body) => datagram.extend_from_slice(&body),
+            Fitted::Truncated(body) => {
+                self.stats.truncated.fetch_add(1, Ordering::Relaxed);
+                datagram.extend_from_slice(&body);
+            }
+            Fitted::TooLarge => {
+                self.count_drop("a segment document stays over 64 KiB without metadata; dropped");
+                return;
+            }
+        }
+        // Connection-refused errors from an absent daemon are expected: the datagram is lost,
+        // the function goes on.
+        match socket.send(&datagram) {
+            Ok(_) => {
+                self.stats.sent.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(_) => {
+                self.count_drop("the X-Ray daemon did not take a segment document (is it running?)")
+            }
+        }
+    }
+
+    fn count_drop(&self, why: &str) {
+        self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+        if !self.warned.swap(true, Ordering::Relaxed) {
+            tracing::warn!(target: "cruddur_telemetry", "{why}; further drops are counted, not logged");
+        }
+    }
+}
+
+impl SegmentDocumentExporter for UdpDaemonClient {
+    type Error = std::io::Error;
+
+    async fn export_segment_documents(
+        &self,
+        batch: Vec<SegmentDocument<'_>>,
+    ) -> Result<(), Self::Error> {
+        for document in &batch {
+            self.send(document);
+        }
+        Ok(())
+    }
+}
+
+/// A document that fits the limit, or why it cannot.
+#[derive(Debug, PartialEq)]
+pub enum Fitted {
+    AsIs(Vec<u8>),
+    Truncated(Vec<u8>),
+    TooLarge,
+}
+
+/// Makes a document fit `limit` bytes by cutting its largest metadata values first. A truncated
+/// document says so in `metadata.telemetry.truncated` (and its original size).
+pub fn fit_document(body: Vec<u8>, limit: usize) -> Fitted {
+    if body.len() <= limit {
+        return Fitted::AsIs(body);
+    }
+    let original = body.len();
+    let Ok(mut doc) = serde_json::from_slice::<Json>(&body) else {
+        return Fitted::TooLarge;
+    };
+    let marker = serde_json::json!({"truncated": true, "original_bytes": original});
+    // Every metadata value, largest first, as (namespace, key, size).
+    let mut entries: Vec<(String, String, usize)> = doc
+        .get("metadata")
+        .and_then(Json::as_object)
+        .map(|namespaces| {
+            namespaces
+                .iter()
+                .flat_map(|(ns, values)| match values.as_object() {
+                    Some(map) => map
+                        .iter()
+                        .map(|(k, v)| (ns.clone(), k.clone(), v.to_string().len()))
+                        .collect::<Vec<_>>(),
+                    None => vec![(ns.clone(), String::new(), values.to_string().len())],
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    entries.sort_by_key(|entry| std::cmp::Reverse(entry.2));
+    for (ns, key, _) in entries {
+        if let Some(metadata) = doc.get_mut("metadata").and_then(Json::as_object_mut) {
+            match metadata.get_mut(&ns).and_then(Json::as_object_mut) {
+                Some(map) if !key.is_empty() => {
+                    map.insert(key, Json::String("[truncated]".into()));
+                }
+                _ => {
+                    metadata.remove(&ns);
+                }
+            }
+            metadata.insert("telemetry".into(), marker.clone());
+        }
+        let bytes = serde_json::to_vec(&doc).unwrap_or_default();
+        if bytes.len() <= limit {
+            return Fitted::Truncated(bytes);
+        }
+    }
+    Fitted::TooLarge
+}
+
+/// Prepares a span's attributes for X-Ray. Well-known fields also become annotations (indexed,
+/// filterable); every attribute goes to metadata too (the translator still maps the ones it
+/// knows, like `http.*` and `aws.*`), so nothing is dropped silently; long strings are cut and
+/// marked.
+pub fn xray_attributes(attributes: &mut Vec<KeyValue>) {
+    let mut annotations = Vec::new();
+    for kv in attributes.iter_mut() {
+        if let Some((_, annotation)) = ANNOTATIONS
+            .iter()
+            .find(|(field, _)| kv.key.as_str() == *field)
+        {
+            annotations.push(KeyValue::new(
+                Key::from(format!("annotation.{annotation}")),
+                kv.value.clone(),
+            ));
+        }
+        if let Value::String(s) = &kv.value {
+            if s.as_str().chars().count() > MAX_ATTRIBUTE_CHARS {
+                let cut: String = s.as_str().chars().take(MAX_ATTRIBUTE_CHARS).collect();
+                kv.value = Value::String(format!("{cut}…[truncated]").into());
+            }
+        }
+        if !kv.key.as_str().starts_with("annotation.") && !kv.key.as_str().starts_with("metadata.")
+        {
+            kv.key = Key::from(format!("metadata.{}", kv.key.as_str()));
+        }
+    }
+    attributes.extend(annotations);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn daemon_address_forms() {
+        assert_eq!(
+            daemon_address("127.0.0.1:2000"),
+            Some("127.0.0.1:2000".parse().unwrap())
+        );
+        assert_eq!(
+            daemon_address("tcp:127.0.0.1:2000 udp:127.0.0.1:2001"),
+            Some("127.0.0.1:2001".parse().unwrap())
+        );
+        assert_eq!(
+            daemon_address("udp:127.0.0.1:2002 tcp:127.0.0.1:2000"),
+            Some("127.0.0.1:2002".parse().unwrap())
+        );
+        for bad in [
+            "",
+            "garbage",
+            "tcp:127.0.0.1:2000",
+            "127.0.0.1",
+            "udp:",
+            "1.2.3.4:99999",
+        ] {
+            assert_eq!(daemon_address(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn bad_address_disables_without_panic() {
+        let client = UdpDaemonClient::new("tcp:nowhere", Arc::default());
+        assert!(client.socket.is_none());
+    }
+
+    #[test]
+    fn oversized_documents_lose_metadata_not_structure() {
+        let doc = serde_json::json!({
+            "name": "home-activities", "id": "70de5b6f19ff9a0a", "trace_id": "1-581cf771-a006649127e371903a2de979",
+            "start_time": 1.0, "end_time": 2.0,
+            "annotations": {"handle": "worf"},
+            "metadata": {"default": {"big": "x".repeat(100_000), "small": "keep me"}}
+        });
+        let body = serde_json::to_vec(&doc).unwrap();
+        let Fitted::Truncated(out) = fit_document(body, 64 * 1024) else {
+            panic!("not truncated")
+        };
+        assert!(out.len() <= 64 * 1024);
+        let out: Json = serde_json::from_slice(&out).unwrap();
+        assert_eq!(out["metadata"]["default"]["big"], "[truncated]");
+        assert_eq!(out["metadata"]["default"]["small"], "keep me");
+        assert_eq!(out["metadata"]["telemetry"]["truncated"], true);
+        assert_eq!(out["annotations"]["handle"], "worf");
+        assert_eq!(out["trace_id"], "1-581cf771-a006649127e371903a2de979");
+
+        let small = b"{\"name\":\"x\"}".to_vec();
+        assert_eq!(fit_document(small.clone(), 100), Fitted::AsIs(small));
+        let huge_name =
+            serde_json::to_vec(&serde_json::json!({"name": "x".repeat(70_000)})).unwrap();
+        assert_eq!(fit_document(huge_name, 64 * 1024), Fitted::TooLarge);
+    }
+
+    #[test]
+    fn annotations_and_long_values() {
+        let mut attrs = vec![
+            KeyValue::new("cold_start", true),
+            KeyValue::new("app.handle", "worf"),
+            KeyValue::new("db.operation", "home_feed"),
+            KeyValue::new("blob", "y".repeat(10_000)),
+        ];
+        xray_attributes(&mut attrs);
+        let find = |k: &str| {
+            attrs
+                .iter()
+                .find(|kv| kv.key.as_str() == k)
+                .map(|kv| kv.value.clone())
+        };
+        assert_eq!(find("annotation.ColdStart"), Some(Value::Bool(true)));
+        assert_eq!(find("annotation.handle"), Some(Value::from("worf")));
+        assert_eq!(find("annotation.db.operation"), None);
+        assert_eq!(
+            find("metadata.db.operation"),
+            Some(Value::from("home_feed"))
+        );
+        assert_eq!(find("metadata.app.handle"), Some(Value::from("worf")));
+        let Some(Value::String(blob)) = find("metadata.blob") else {
+            panic!()
+        };
+        assert!(blob.as_str().ends_with("[truncated]"));
+    }
+}
