@@ -375,7 +375,7 @@ async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StoreError> {
 fn log_error(err: &ApiError) {
     match err {
         ApiError::ServiceUnavailable(source) => {
-            tracing::error!(error = %error_chain(source.as_ref()), "store unavailable");
+            tracing::error!(error.type = "ServiceUnavailable", error = %error_chain(source.as_ref()), "store unavailable");
         }
         other => {
             tracing::info!(status = other.status(), codes = ?other.codes(), "request rejected")

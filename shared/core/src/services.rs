@@ -141,7 +141,7 @@ pub async fn create_activity(
             expires_at: now + ttl.duration(),
         })
         .await?;
-    tracing::info!(activity_uuid = %activity.uuid, "activity created");
+    tracing::info!(metric.ActivitiesCreated = 1u64, activity_uuid = %activity.uuid, "activity created");
     Ok(activity)
 }
 
@@ -182,7 +182,7 @@ pub async fn create_reply(
             expires_at: parent.expires_at,
         })
         .await?;
-    tracing::info!(activity_uuid = %reply.uuid, reply_to = %parent.uuid, "reply created");
+    tracing::info!(metric.RepliesCreated = 1u64, activity_uuid = %reply.uuid, reply_to = %parent.uuid, "reply created");
     Ok(reply)
 }
 
@@ -242,7 +242,7 @@ pub async fn create_message(
             created_at: now,
         })
         .await?;
-    tracing::info!(message_uuid = %message.uuid, "message sent");
+    tracing::info!(metric.MessagesSent = 1u64, message_uuid = %message.uuid, "message sent");
     Ok(message)
 }
 

@@ -8,8 +8,8 @@
 //! so current-thread runtimes cannot deadlock on it.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,7 +38,10 @@ pub struct PathStats {
 /// One exporter: its queue, its thread and its transform.
 struct ExportPath {
     name: &'static str,
-    sender: SyncSender<Message>,
+    sender: Sender<Message>,
+    /// Spans accepted and not yet exported; at most `queue_size`.
+    queued: Arc<AtomicUsize>,
+    queue_size: usize,
     transform: Transform,
     stats: Arc<PathStats>,
     drop_logged: Arc<AtomicBool>,
@@ -66,28 +69,25 @@ impl ExportPath {
         E: SpanExporter + 'static,
         F: FnOnce() -> Option<E> + Send + 'static,
     {
-        // The channel holds what arrives between flushes; the thread holds at most `queue_size`.
-        let (sender, receiver) = sync_channel(queue_size.max(1));
+        // The channel itself is unbounded so a flush request always gets through; spans are
+        // bounded by the `queued` count instead.
+        let (sender, receiver) = channel();
+        let queued = Arc::new(AtomicUsize::new(0));
+        let thread_queued = queued.clone();
         let stats = Arc::new(PathStats::default());
         let drop_logged = Arc::new(AtomicBool::new(false));
         let thread_stats = stats.clone();
-        let thread_logged = drop_logged.clone();
         std::thread::Builder::new()
             .name(format!("telemetry-{name}"))
             .spawn(move || {
                 let exporter = make();
-                run_path(
-                    name,
-                    exporter,
-                    receiver,
-                    queue_size,
-                    &thread_stats,
-                    &thread_logged,
-                );
+                run_path(name, exporter, receiver, &thread_queued, &thread_stats);
             })?;
         Ok(Self {
             name,
             sender,
+            queued,
+            queue_size: queue_size.max(1),
             transform,
             stats,
             drop_logged,
@@ -98,18 +98,20 @@ impl ExportPath {
         let Some(span) = (self.transform)(span) else {
             return;
         };
-        match self.sender.try_send(Message::Span(Box::new(span))) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                count_drop(self.name, &self.stats, &self.drop_logged, 1);
-            }
+        if self.queued.fetch_add(1, Ordering::AcqRel) >= self.queue_size {
+            self.queued.fetch_sub(1, Ordering::AcqRel);
+            count_drop(self.name, &self.stats, &self.drop_logged, 1);
+            return;
+        }
+        if self.sender.send(Message::Span(Box::new(span))).is_err() {
+            self.queued.fetch_sub(1, Ordering::AcqRel);
+            count_drop(self.name, &self.stats, &self.drop_logged, 1);
         }
     }
 
     fn request_flush(&self) -> Option<oneshot::Receiver<()>> {
         let (ack, done) = oneshot::channel();
-        // A full queue means the thread is busy exporting; it will get to the spans anyway.
-        self.sender.try_send(Message::Flush(ack)).ok().map(|_| done)
+        self.sender.send(Message::Flush(ack)).ok().map(|_| done)
     }
 }
 
@@ -124,17 +126,16 @@ fn run_path<E: SpanExporter>(
     name: &'static str,
     exporter: Option<E>,
     receiver: Receiver<Message>,
-    queue_size: usize,
+    queued: &AtomicUsize,
     stats: &PathStats,
-    drop_logged: &AtomicBool,
 ) {
     let mut buffer = Vec::new();
     let mut failure_logged = false;
     for message in receiver {
         match message {
-            Message::Span(span) if buffer.len() < queue_size => buffer.push(*span),
-            Message::Span(_) => count_drop(name, stats, drop_logged, 1),
+            Message::Span(span) => buffer.push(*span),
             Message::Flush(ack) => {
+                let held = buffer.len();
                 if let (Some(exporter), false) = (&exporter, buffer.is_empty()) {
                     let batch = std::mem::take(&mut buffer);
                     let count = batch.len() as u64;
@@ -154,6 +155,7 @@ fn run_path<E: SpanExporter>(
                     }
                 }
                 buffer.clear();
+                queued.fetch_sub(held, Ordering::AcqRel);
                 let _ = ack.send(());
             }
         }

@@ -1,0 +1,155 @@
+//! The pipeline in-process, against a UDP socket standing in for the X-Ray daemon: limits and
+//! flags that real handlers rarely produce.
+
+use std::time::Duration;
+
+use cruddur_telemetry::logs::Output;
+use cruddur_telemetry::{record_status, Settings, Telemetry};
+use cruddur_testkit::XrayCollector;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+fn pipeline(xray: &XrayCollector) -> (Telemetry, tracing::subscriber::DefaultGuard) {
+    let settings = Settings {
+        xray_daemon_address: xray.address().to_owned(),
+        function_name: Some("probe".into()),
+        ..Settings::default()
+    };
+    let (telemetry, subscriber) =
+        Telemetry::build(settings, Output::new(Box::new(std::io::sink())));
+    (telemetry, tracing::subscriber::set_default(subscriber))
+}
+
+#[tokio::test]
+async fn no_document_over_64_kib_is_sent() {
+    let xray = XrayCollector::start();
+    let (telemetry, _guard) = pipeline(&xray);
+    {
+        let span = tracing::info_span!(
+            "invocation",
+            otel.name = "big",
+            otel.kind = "server",
+            app.handle = "worf"
+        );
+        for i in 0..40 {
+            span.set_attribute(format!("payload.{i}"), "x".repeat(5000));
+        }
+        let _entered = span.enter();
+    }
+    assert!(telemetry.exports.flush(Duration::from_secs(5)).await);
+    let docs = xray
+        .wait_for(Duration::from_secs(5), |d| !d.is_empty())
+        .await;
+    let doc = docs
+        .iter()
+        .find(|d| d["name"] == "big")
+        .expect("the document was sent, truncated");
+    assert!(xray.datagram_sizes().iter().all(|&n| n <= 64 * 1024));
+    assert_eq!(doc["metadata"]["telemetry"]["truncated"], true);
+    assert!(
+        doc["metadata"]["telemetry"]["original_bytes"]
+            .as_u64()
+            .unwrap()
+            > 64 * 1024
+    );
+    assert_eq!(
+        doc["annotations"]["handle"], "worf",
+        "annotations survive truncation"
+    );
+    assert_eq!(
+        telemetry
+            .xray_stats
+            .truncated
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+}
+
+#[tokio::test]
+async fn status_codes_map_to_error_throttle_and_fault() {
+    let xray = XrayCollector::start();
+    let (telemetry, _guard) = pipeline(&xray);
+    for (name, status) in [
+        ("ok", 200u16),
+        ("client", 404),
+        ("throttled", 429),
+        ("broken", 502),
+    ] {
+        let span = tracing::info_span!(
+            "invocation",
+            otel.name = name,
+            otel.kind = "server",
+            http.response.status_code = tracing::field::Empty
+        );
+        record_status(&span, status);
+    }
+    assert!(telemetry.exports.flush(Duration::from_secs(5)).await);
+    let docs = xray
+        .wait_for(Duration::from_secs(5), |d| d.len() >= 4)
+        .await;
+    let flags = |name: &str| {
+        let doc = docs.iter().find(|d| d["name"] == name).unwrap();
+        (
+            doc.get("error").is_some(),
+            doc.get("throttle").is_some(),
+            doc.get("fault").is_some(),
+        )
+    };
+    assert_eq!(flags("ok"), (false, false, false));
+    assert_eq!(flags("client"), (true, false, false));
+    assert_eq!(flags("throttled"), (true, true, false));
+    assert_eq!(flags("broken"), (false, false, true));
+    let broken = docs.iter().find(|d| d["name"] == "broken").unwrap();
+    assert_eq!(broken["cause"]["exceptions"][0]["type"], "HTTP 502");
+}
+
+#[tokio::test]
+async fn full_queues_drop_and_count_instead_of_growing() {
+    let xray = XrayCollector::start();
+    let settings = Settings {
+        xray_daemon_address: xray.address().to_owned(),
+        queue_size: 5,
+        ..Settings::default()
+    };
+    let (telemetry, subscriber) =
+        Telemetry::build(settings, Output::new(Box::new(std::io::sink())));
+    let _guard = tracing::subscriber::set_default(subscriber);
+    for _ in 0..50 {
+        let _span = tracing::info_span!("invocation", otel.kind = "server").entered();
+    }
+    assert!(telemetry.exports.flush(Duration::from_secs(5)).await);
+    let stats = telemetry.exports.stats("xray").unwrap();
+    let dropped = stats.dropped.load(std::sync::atomic::Ordering::Relaxed);
+    let exported = stats.exported.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(dropped >= 40, "dropped {dropped}");
+    assert_eq!(dropped + exported, 50);
+}
+
+#[test]
+fn outgoing_calls_carry_both_trace_headers() {
+    let xray = XrayCollector::start();
+    let settings = Settings {
+        xray_daemon_address: xray.address().to_owned(),
+        ..Settings::default()
+    };
+    let (_telemetry, subscriber) =
+        Telemetry::build(settings, Output::new(Box::new(std::io::sink())));
+    tracing::subscriber::with_default(subscriber, || {
+        assert!(
+            cruddur_telemetry::trace_headers().is_empty() || tracing::Span::current().is_none()
+        );
+        let span = tracing::info_span!("call");
+        let _entered = span.enter();
+        let headers = cruddur_telemetry::trace_headers();
+        let get = |name: &str| {
+            headers
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        let xray_header = get("x-amzn-trace-id").expect("x-amzn-trace-id");
+        let traceparent = get("traceparent").expect("traceparent");
+        assert!(xray_header.starts_with("Root=1-"));
+        let trace_hex = traceparent.split('-').nth(1).unwrap();
+        assert!(xray_header.contains(&format!("Root=1-{}-{}", &trace_hex[..8], &trace_hex[8..])));
+    });
+}

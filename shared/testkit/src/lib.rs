@@ -1,0 +1,28 @@
+//! Loopback stand-ins for everything a Lambda function talks to, for tests and benchmarks:
+//! a Lambda Runtime API emulator, a UDP socket standing in for the X-Ray daemon, and HTTP sinks
+//! standing in for an OTLP backend or Rollbar. Plus a way to run a built function binary
+//! against them.
+
+pub mod http;
+pub mod otlp;
+pub mod process;
+pub mod runtime;
+pub mod xray;
+
+pub use http::{HttpSink, Recorded};
+pub use process::FunctionProcess;
+pub use runtime::{Outcome, RuntimeEmulator};
+pub use xray::XrayCollector;
+
+/// A trace header as Lambda passes it, for a new trace id that X-Ray would accept.
+pub fn lambda_trace_header(sampled: bool) -> (String, String, String) {
+    let epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    let root = format!("1-{epoch:08x}-{}", &random[..24]);
+    let parent = random[16..32].to_owned();
+    let header = format!("Root={root};Parent={parent};Sampled={}", u8::from(sampled));
+    (header, root, parent)
+}

@@ -1,0 +1,506 @@
+//! The telemetry of built function binaries, driven through the Lambda Runtime API emulator with
+//! a UDP socket as the X-Ray daemon and an HTTP sink as the OTLP endpoint.
+
+use std::time::Duration;
+
+use cruddur_core::testing::event_json;
+use cruddur_testkit::http::SinkBehavior;
+use cruddur_testkit::otlp::{self, attr, hex};
+use cruddur_testkit::{
+    lambda_trace_header, FunctionProcess, HttpSink, RuntimeEmulator, XrayCollector,
+};
+use serde_json::Value;
+
+const WAIT: Duration = Duration::from_secs(10);
+const TOKEN_FRAGMENT: &str = "eyJraWQiOiJkZW1vIiwiYWxnIjoiUlMyNTYifQ";
+
+struct Harness {
+    runtime: RuntimeEmulator,
+    xray: XrayCollector,
+    otlp: HttpSink,
+    process: FunctionProcess,
+    _db: TempDir,
+}
+
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+async fn start(function: &str, env: &[(&str, &str)]) -> Harness {
+    start_with_sink(function, env, HttpSink::start().await).await
+}
+
+async fn start_with_sink(function: &str, env: &[(&str, &str)], otlp: HttpSink) -> Harness {
+    let runtime = RuntimeEmulator::start().await;
+    let xray = XrayCollector::start();
+    let db = TempDir(std::env::temp_dir().join(format!("cruddur-e2e-{}", uuid_like())));
+    let db_path = db.0.join("cruddur.db").display().to_string();
+    let otlp_url = otlp.url();
+    let mut all_env: Vec<(&str, &str)> = vec![
+        ("AWS_XRAY_DAEMON_ADDRESS", xray.address()),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &otlp_url),
+        ("OTEL_EXPORTER_OTLP_HEADERS", "x-honeycomb-team=test-key"),
+        ("CRUDDUR_SQLITE_PATH", &db_path),
+        ("CRUDDUR_STAGE", "prod"),
+    ];
+    all_env.extend_from_slice(env);
+    let process = FunctionProcess::spawn(function, &runtime.address(), &all_env);
+    Harness {
+        runtime,
+        xray,
+        otlp,
+        process,
+        _db: db,
+    }
+}
+
+fn uuid_like() -> String {
+    format!(
+        "{}-{:?}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    )
+}
+
+fn find<'a>(docs: &'a [Value], name: &str) -> &'a Value {
+    docs.iter()
+        .find(|d| d["name"] == name)
+        .unwrap_or_else(|| panic!("no document named {name} in {docs:#?}"))
+}
+
+fn has_doc(name: &'static str) -> impl Fn(&[Value]) -> bool {
+    move |docs| docs.iter().any(|d| d["name"] == name)
+}
+
+#[tokio::test]
+async fn invocation_is_a_subsegment_of_the_lambda_facade_and_reaches_otlp_with_a_root() {
+    let h = start("home-activities", &[]).await;
+    let (header, root, parent) = lambda_trace_header(true);
+    let outcome = h
+        .runtime
+        .invoke(&event_json("home-activities"), Some(&header), WAIT)
+        .await
+        .unwrap();
+    assert_eq!(outcome.http().0, 200);
+
+    let docs = h
+        .xray
+        .wait_for(WAIT, |docs| {
+            docs.iter()
+                .any(|d| d["name"] == "home-activities" && d["trace_id"] == root)
+        })
+        .await;
+    let docs: Vec<Value> = docs.into_iter().filter(|d| d["trace_id"] == root).collect();
+    assert!(h.xray.rejected().is_empty(), "{:?}", h.xray.rejected());
+
+    let invocation = find(&docs, "home-activities");
+    assert_eq!(invocation["type"], "subsegment");
+    assert_eq!(invocation["parent_id"], parent.as_str());
+    assert_eq!(invocation["annotations"]["ColdStart"], true);
+    assert_eq!(invocation["annotations"]["function"], "home-activities");
+    assert_eq!(invocation["annotations"]["service"], "cruddur");
+    assert_eq!(invocation["http"]["response"]["status"], 200);
+    assert!(invocation.get("error").is_none() && invocation.get("fault").is_none());
+
+    // Every document hangs from the facade or from another document of the trace.
+    let ids: Vec<&Value> = docs.iter().map(|d| &d["id"]).collect();
+    for doc in &docs {
+        assert!(
+            doc["parent_id"] == parent.as_str() || ids.contains(&&doc["parent_id"]),
+            "orphan {doc}"
+        );
+        let id = doc["id"].as_str().unwrap();
+        assert!(
+            id.len() == 16 && id.chars().all(|c| c.is_ascii_hexdigit()),
+            "{id}"
+        );
+        assert!(doc["start_time"].as_f64().unwrap() <= doc["end_time"].as_f64().unwrap());
+    }
+    let handler = find(&docs, "handler");
+    assert_eq!(handler["parent_id"], invocation["id"]);
+    let sqlite: Vec<&Value> = docs.iter().filter(|d| d["name"] == "SQLite").collect();
+    assert!(!sqlite.is_empty());
+    for doc in &sqlite {
+        assert_eq!(doc["namespace"], "remote");
+        assert_eq!(doc["sql"]["database_type"], "sqlite");
+    }
+    let feed = sqlite
+        .iter()
+        .find(|d| d["metadata"]["db.operation"] == "home_feed")
+        .expect("home_feed call");
+    let mock = find(&docs, "home-activities-mock-data");
+    assert_eq!(feed["parent_id"], mock["id"]);
+    assert!(mock["metadata"]["app.now"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(
+        mock["metadata"]["app.result_length"]
+            .to_string()
+            .trim_matches('"'),
+        "3"
+    );
+
+    // The OTLP side: same trace id, the invocation is the root, the custom span is there.
+    let requests = h.otlp.wait_for(WAIT, |r| !otlp::spans(r).is_empty()).await;
+    assert_eq!(requests[0].header("x-honeycomb-team"), Some("test-key"));
+    assert_eq!(
+        requests[0].header("content-type"),
+        Some("application/x-protobuf")
+    );
+    let spans = otlp::spans(&requests);
+    let root_hex = root.replace("1-", "").replace('-', "");
+    assert!(
+        spans.iter().all(|(_, s)| hex(&s.trace_id) == root_hex),
+        "one trace id across both backends"
+    );
+    let (resource, root_span) = spans
+        .iter()
+        .find(|(_, s)| s.name == "home-activities")
+        .expect("invocation span");
+    assert!(
+        root_span.parent_span_id.is_empty(),
+        "the OTLP trace has a root"
+    );
+    assert_eq!(attr(resource, "service.name").as_deref(), Some("cruddur"));
+    assert_eq!(
+        attr(&root_span.attributes, "http.response.status_code").as_deref(),
+        Some("200")
+    );
+    let (_, mock_span) = spans
+        .iter()
+        .find(|(_, s)| s.name == "home-activities-mock-data")
+        .expect("custom span");
+    assert!(attr(&mock_span.attributes, "app.now").is_some());
+    assert_eq!(
+        attr(&mock_span.attributes, "app.result_length").as_deref(),
+        Some("3")
+    );
+
+    // Export begins only after the response is posted, and ends before the next poll.
+    let polls = h.runtime.wait_for_polls(2, WAIT).await;
+    assert!(
+        requests[0].received_at > outcome.posted_at,
+        "export started before the response was posted"
+    );
+    assert!(
+        requests[0].received_at < polls[1],
+        "export ran after the next invocation was polled"
+    );
+
+    // No token or body in any telemetry.
+    for doc in h.xray.documents() {
+        assert!(!doc.to_string().contains(TOKEN_FRAGMENT));
+    }
+    for request in h.otlp.requests() {
+        assert!(!String::from_utf8_lossy(&request.body).contains(TOKEN_FRAGMENT));
+    }
+}
+
+#[tokio::test]
+async fn client_errors_are_errors_and_store_failures_are_faults_with_a_cause() {
+    let h = start("create-activity", &[]).await;
+    let (header, root, _) = lambda_trace_header(true);
+    let outcome = h
+        .runtime
+        .invoke(
+            &event_json("create-activity-unauthenticated"),
+            Some(&header),
+            WAIT,
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome.http().0, 401);
+    let docs = h
+        .xray
+        .wait_for(WAIT, |d| {
+            d.iter()
+                .any(|d| d["name"] == "create-activity" && d["trace_id"] == root)
+        })
+        .await;
+    let invocation = docs
+        .iter()
+        .find(|d| d["name"] == "create-activity" && d["trace_id"] == root)
+        .unwrap();
+    assert_eq!(invocation["error"], true);
+    assert!(invocation.get("fault").is_none() && invocation.get("throttle").is_none());
+    let spans = otlp::spans(&h.otlp.wait_for(WAIT, |r| !otlp::spans(r).is_empty()).await);
+    let (_, span) = spans
+        .iter()
+        .find(|(_, s)| s.name == "create-activity")
+        .unwrap();
+    assert_ne!(
+        span.status.as_ref().map(|s| s.code),
+        Some(2),
+        "a 4xx is not the server span's error in OTLP"
+    );
+
+    // Secrets never reach telemetry: the token and the message body of the request.
+    let (header, _, _) = lambda_trace_header(true);
+    h.runtime
+        .invoke(&event_json("create-activity"), Some(&header), WAIT)
+        .await
+        .unwrap();
+    h.runtime.wait_for_polls(3, WAIT).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for doc in h.xray.documents() {
+        let text = doc.to_string();
+        assert!(
+            !text.contains(TOKEN_FRAGMENT) && !text.contains("Rust on Lambda is very fun"),
+            "{text}"
+        );
+    }
+    for line in h.process.lines() {
+        assert!(
+            !line.contains(TOKEN_FRAGMENT) && !line.contains("Rust on Lambda is very fun"),
+            "{line}"
+        );
+    }
+
+    // A store that cannot open: 503, a fault with its cause, and the process serves on.
+    let broken = start(
+        "home-activities",
+        &[("CRUDDUR_SQLITE_PATH", "/proc/cruddur/none/cruddur.db")],
+    )
+    .await;
+    let (header, root, _) = lambda_trace_header(true);
+    let outcome = broken
+        .runtime
+        .invoke(&event_json("home-activities"), Some(&header), WAIT)
+        .await
+        .unwrap();
+    let (status, body, _) = outcome.http();
+    assert_eq!(
+        (status, body),
+        (503, serde_json::json!(["service_unavailable"]))
+    );
+    let docs = broken
+        .xray
+        .wait_for(WAIT, |d| d.iter().any(|d| d["name"] == "home-activities"))
+        .await;
+    let invocation = docs
+        .iter()
+        .find(|d| d["name"] == "home-activities" && d["trace_id"] == root)
+        .unwrap();
+    assert_eq!(invocation["fault"], true);
+    let exception = &invocation["cause"]["exceptions"][0];
+    assert_eq!(exception["type"], "ServiceUnavailable");
+    assert!(
+        exception["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot create /proc/cruddur"),
+        "{exception}"
+    );
+    let spans = otlp::spans(
+        &broken
+            .otlp
+            .wait_for(WAIT, |r| !otlp::spans(r).is_empty())
+            .await,
+    );
+    let (_, span) = spans
+        .iter()
+        .find(|(_, s)| s.name == "home-activities")
+        .unwrap();
+    assert_eq!(
+        span.status.as_ref().map(|s| s.code),
+        Some(2),
+        "a 5xx sets span status Error"
+    );
+    assert!(span.events.iter().any(|e| e.name == "exception"));
+    let again = broken
+        .runtime
+        .invoke(&event_json("health-check"), None, WAIT)
+        .await;
+    assert!(again.is_ok(), "the process keeps serving");
+    let logs = broken.process.json_lines();
+    let error_line = logs
+        .iter()
+        .find(|l| l["level"] == "ERROR")
+        .expect("an error log line");
+    assert_eq!(error_line["message"], "store unavailable");
+    assert!(error_line["error"]
+        .as_str()
+        .unwrap()
+        .contains("/proc/cruddur"));
+}
+
+#[tokio::test]
+async fn telemetry_is_never_in_the_way() {
+    // No daemon at a garbage address, an OTLP endpoint that refuses connections.
+    for address in [
+        "tcp:127.0.0.1:1 udp:not-an-address",
+        "garbage",
+        "tcp:127.0.0.1:2000",
+    ] {
+        let runtime = RuntimeEmulator::start().await;
+        let mut process = FunctionProcess::spawn(
+            "health-check",
+            &runtime.address(),
+            &[
+                ("AWS_XRAY_DAEMON_ADDRESS", address),
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:1"),
+            ],
+        );
+        for _ in 0..2 {
+            let (header, _, _) = lambda_trace_header(true);
+            let outcome = runtime
+                .invoke(&event_json("health-check"), Some(&header), WAIT)
+                .await
+                .unwrap();
+            assert_eq!(outcome.http().0, 200, "{address}");
+        }
+        assert!(process.is_running());
+    }
+
+    // An OTLP endpoint that stalls: responses go out first, and the next invocation is served
+    // while the export still waits.
+    let stalled = HttpSink::with_behavior(SinkBehavior {
+        delay: Duration::from_secs(5),
+        ..Default::default()
+    })
+    .await;
+    let h = start_with_sink(
+        "health-check",
+        &[("CRUDDUR_TELEMETRY_FLUSH_TIMEOUT_MS", "200")],
+        stalled,
+    )
+    .await;
+    let (header, _, _) = lambda_trace_header(true);
+    let first = h
+        .runtime
+        .invoke(&event_json("health-check"), Some(&header), WAIT)
+        .await
+        .unwrap();
+    let second = h
+        .runtime
+        .invoke(&event_json("health-check"), None, WAIT)
+        .await
+        .unwrap();
+    assert_eq!((first.http().0, second.http().0), (200, 200));
+    let requests = h.otlp.requests();
+    assert!(!requests.is_empty(), "the export was attempted");
+    assert!(requests[0].received_at > first.posted_at);
+    assert!(
+        h.otlp.answered().is_empty(),
+        "the second invocation was served while the export stalled"
+    );
+    // Missing and garbage trace headers start new traces.
+    let third = h
+        .runtime
+        .invoke(&event_json("health-check"), Some("Root=garbage"), WAIT)
+        .await
+        .unwrap();
+    assert_eq!(third.http().0, 200);
+}
+
+#[tokio::test]
+async fn unsampled_invocations_skip_xray_but_reach_otlp() {
+    let h = start("health-check", &[]).await;
+    let (unsampled, unsampled_root, _) = lambda_trace_header(false);
+    let (sampled, sampled_root, _) = lambda_trace_header(true);
+    h.runtime
+        .invoke(&event_json("health-check"), Some(&unsampled), WAIT)
+        .await
+        .unwrap();
+    h.runtime
+        .invoke(&event_json("health-check"), Some(&sampled), WAIT)
+        .await
+        .unwrap();
+    h.xray
+        .wait_for(WAIT, |d| d.iter().any(|d| d["trace_id"] == sampled_root))
+        .await;
+    assert!(
+        h.xray.trace(&unsampled_root).is_empty(),
+        "X-Ray follows Lambda's Sampled=0"
+    );
+    let spans = otlp::spans(&h.otlp.wait_for(WAIT, |r| otlp::spans(r).len() >= 2).await);
+    let hexes: Vec<String> = spans.iter().map(|(_, s)| hex(&s.trace_id)).collect();
+    for root in [&unsampled_root, &sampled_root] {
+        assert!(
+            hexes.contains(&root.replace("1-", "").replace('-', "")),
+            "OTLP samples on its own"
+        );
+    }
+}
+
+#[tokio::test]
+async fn local_stage_sends_a_full_segment_for_the_service_map() {
+    let h = start("home-activities", &[("CRUDDUR_STAGE", "local")]).await;
+    let (header, _, _) = lambda_trace_header(true);
+    h.runtime
+        .invoke(&event_json("home-activities"), Some(&header), WAIT)
+        .await
+        .unwrap();
+    let docs = h.xray.wait_for(WAIT, has_doc("home-activities")).await;
+    let segment = find(&docs, "home-activities");
+    assert!(segment.get("type").is_none(), "a segment, not a subsegment");
+    assert!(segment.get("parent_id").is_none());
+    assert_eq!(segment["origin"], "AWS::Lambda::Function");
+    let sqlite = find(&docs, "SQLite");
+    assert_eq!(sqlite["trace_id"], segment["trace_id"]);
+}
+
+#[tokio::test]
+async fn logs_are_json_lines_with_invocation_context_and_metrics() {
+    let h = start("create-activity", &[]).await;
+    let (header, _, _) = lambda_trace_header(true);
+    let event = event_json("create-activity");
+    let first = h.runtime.invoke(&event, Some(&header), WAIT).await.unwrap();
+    assert_eq!(first.http().0, 200);
+    let second = h
+        .runtime
+        .invoke(&event_json("create-activity-bad-input"), None, WAIT)
+        .await
+        .unwrap();
+    assert_eq!(second.http().0, 422);
+    let lines = h
+        .process
+        .wait_for_lines(WAIT, |l| {
+            l.iter().filter(|l| l["target"] == "access").count() >= 2
+        })
+        .await;
+    for line in h.process.lines() {
+        assert!(
+            serde_json::from_str::<Value>(&line).is_ok(),
+            "not JSON: {line}"
+        );
+    }
+    let access: Vec<&Value> = lines.iter().filter(|l| l["target"] == "access").collect();
+    let line = access[0];
+    assert_eq!(line["method"], "POST");
+    assert_eq!(line["path"], "/api/activities");
+    assert_eq!(line["status"], 200);
+    assert!(line["duration_ms"].is_number());
+    assert_eq!(line["level"], "INFO");
+    assert_eq!(line["service"], "cruddur");
+    assert_eq!(line["function_name"], "create-activity");
+    assert_eq!(line["function_request_id"], first.request_id.as_str());
+    assert_eq!(line["xray_trace_id"], header.as_str());
+    assert_eq!(line["correlation_id"], event["requestContext"]["requestId"]);
+    assert_eq!(line["cold_start"], true);
+    assert!(chrono_like(line["timestamp"].as_str().unwrap()));
+    assert_eq!(access[1]["cold_start"], false);
+    assert_eq!(access[1]["status"], 422);
+
+    let emf: Vec<&Value> = lines.iter().filter(|l| l.get("_aws").is_some()).collect();
+    let metric = |name: &str| emf.iter().find(|l| l.get(name).is_some()).copied();
+    let cold = metric("ColdStart").expect("ColdStart metric");
+    assert_eq!(
+        cold["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+        serde_json::json!([["service"]])
+    );
+    assert_eq!(cold["service"], "cruddur");
+    assert_eq!(
+        metric("ActivitiesCreated").expect("business metric")["ActivitiesCreated"],
+        1.0
+    );
+}
+
+fn chrono_like(timestamp: &str) -> bool {
+    timestamp.len() == 24 && timestamp.ends_with('Z') && timestamp.as_bytes()[10] == b'T'
+}
