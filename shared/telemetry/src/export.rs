@@ -79,10 +79,7 @@ impl ExportPath {
         let thread_stats = stats.clone();
         std::thread::Builder::new()
             .name(format!("telemetry-{name}"))
-            .spawn(move || {
-                let exporter = make();
-                run_path(name, exporter, receiver, &thread_queued, &thread_stats);
-            })?;
+            .spawn(move || run_path(name, make, receiver, &thread_queued, &thread_stats))?;
         Ok(Self {
             name,
             sender,
@@ -122,19 +119,26 @@ fn count_drop(name: &str, stats: &PathStats, logged: &AtomicBool, n: u64) {
     }
 }
 
-fn run_path<E: SpanExporter>(
+/// The exporter thread. The exporter is built at the first flush: after the process's
+/// subscriber is installed (so its warnings are logged) and off the cold-start path.
+fn run_path<E: SpanExporter, F: FnOnce() -> Option<E>>(
     name: &'static str,
-    exporter: Option<E>,
+    make: F,
     receiver: Receiver<Message>,
     queued: &AtomicUsize,
     stats: &PathStats,
 ) {
     let mut buffer = Vec::new();
     let mut failure_logged = false;
+    let mut make = Some(make);
+    let mut exporter = None;
     for message in receiver {
         match message {
             Message::Span(span) => buffer.push(*span),
             Message::Flush(ack) => {
+                if let Some(make) = make.take() {
+                    exporter = make();
+                }
                 let held = buffer.len();
                 if let (Some(exporter), false) = (&exporter, buffer.is_empty()) {
                     let batch = std::mem::take(&mut buffer);

@@ -21,7 +21,7 @@ use tracing::field::Empty;
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use crate::cause::INVOCATION_SPAN;
+use crate::context::INVOCATION_SPAN;
 use crate::pipeline::{Telemetry, XRAY_UNSAMPLED};
 
 /// True until the first invocation of this process has begun.
@@ -123,6 +123,7 @@ where
 
     fn call(&mut self, invocation: LambdaInvocation) -> Self::Future {
         let settings = &self.telemetry.settings;
+        self.telemetry.begin_invocation();
         let cold_start = COLD_START.swap(false, Ordering::Relaxed);
         let context = &invocation.context;
         let header = context.xray_trace_id.as_deref();
@@ -164,15 +165,12 @@ where
         let future = span
             .in_scope(|| self.inner.call(invocation))
             .instrument(span);
-        let exports = self.telemetry.exports.clone();
-        let flush_timeout = settings.flush_timeout;
+        let telemetry = self.telemetry.clone();
         Box::pin(async move {
             // The span ends with this future, after the response is posted...
             let result = future.await;
             // ...so it is in this flush, which runs before the next invocation is polled.
-            if !exports.is_empty() && !exports.flush(flush_timeout).await {
-                tracing::debug!(target: "cruddur_telemetry", "telemetry flush took longer than its deadline; moving on");
-            }
+            telemetry.flush().await;
             result
         })
     }

@@ -6,13 +6,15 @@
 //! EMF metrics for CloudWatch. It knows nothing about the application.
 
 mod access;
-pub mod cause;
+pub mod context;
 pub mod export;
 mod invocation;
 pub mod logs;
 pub mod metrics;
+pub mod panics;
 pub mod pipeline;
 pub mod propagation;
+pub mod rollbar;
 pub mod settings;
 pub mod xray;
 
@@ -33,9 +35,13 @@ pub type Error = lambda_runtime::Error;
 
 /// Builds the pipeline from the environment and installs it as the process's subscriber.
 pub fn init() -> Telemetry {
+    panics::install_hook();
     let (telemetry, subscriber) = Telemetry::build(Settings::from_env(), logs::Output::stdout());
     if tracing::subscriber::set_global_default(subscriber).is_err() {
         eprintln!("cruddur-telemetry: a global tracing subscriber was already set; keeping it");
+    }
+    if telemetry.reporter.is_none() {
+        tracing::info!(target: "cruddur_telemetry", "ROLLBAR_ACCESS_TOKEN is not set: error reports to Rollbar are off");
     }
     telemetry
 }
@@ -48,7 +54,7 @@ where
     S::Error: Debug + Into<Diagnostic> + Send + 'static,
 {
     let telemetry = init();
-    lambda_http::runtime(AccessLog::new(handler))
+    lambda_http::runtime(AccessLog::new(handler, telemetry.reporter.clone()))
         .layer(InvocationLayer::new(telemetry))
         .run()
         .await

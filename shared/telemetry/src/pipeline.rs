@@ -18,12 +18,37 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::{Layer, Registry};
 
-use crate::cause::CauseLayer;
+use crate::context::ContextLayer;
 use crate::export::{keep_trace, otlp_view, Exports};
 use crate::logs::{self, JsonLogLayer, Output};
 use crate::metrics::EmfLayer;
+use crate::rollbar::Reporter;
 use crate::settings::Settings;
 use crate::xray::{xray_attributes, DaemonStats, UdpDaemonClient};
+
+impl Telemetry {
+    /// Exports the invocation's spans and delivers its error reports, each within its deadline.
+    pub async fn flush(&self) {
+        let spans = async {
+            if !self.exports.is_empty() && !self.exports.flush(self.settings.flush_timeout).await {
+                tracing::debug!(target: "cruddur_telemetry", "span export took longer than its deadline; moving on");
+            }
+        };
+        let reports = async {
+            if let Some(reporter) = &self.reporter {
+                reporter.flush().await;
+            }
+        };
+        tokio::join!(spans, reports);
+    }
+
+    /// A new invocation begins.
+    pub fn begin_invocation(&self) {
+        if let Some(reporter) = &self.reporter {
+            reporter.begin_invocation();
+        }
+    }
+}
 
 /// Trace-state key marking a trace that Lambda's X-Ray sampling left out (`xray=0`).
 pub const XRAY_UNSAMPLED: (&str, &str) = ("xray", "0");
@@ -34,6 +59,8 @@ pub struct Telemetry {
     pub settings: Arc<Settings>,
     pub exports: Exports,
     pub xray_stats: Arc<DaemonStats>,
+    /// Rollbar, when `ROLLBAR_ACCESS_TOKEN` is set.
+    pub reporter: Option<Arc<Reporter>>,
     // Kept so the provider (and its processor) lives as long as the process.
     _provider: Option<SdkTracerProvider>,
 }
@@ -46,6 +73,7 @@ impl Telemetry {
     ) -> (Self, impl Subscriber + Send + Sync + for<'a> LookupSpan<'a>) {
         let settings = Arc::new(settings);
         let xray_stats = Arc::new(DaemonStats::default());
+        let reporter = Reporter::start(&settings);
         let (exports, provider) = if settings.tracing_disabled {
             (Exports::default(), None)
         } else {
@@ -69,12 +97,13 @@ impl Telemetry {
         let subscriber = Registry::default()
             .with(JsonLogLayer::new(&settings, output.clone()).with_filter(logs::filter(&settings)))
             .with(EmfLayer::new(&settings, output))
-            .with(CauseLayer)
+            .with(ContextLayer::new(reporter.clone()))
             .with(otel);
         let telemetry = Self {
             settings,
             exports,
             xray_stats,
+            reporter,
             _provider: provider,
         };
         (telemetry, subscriber)

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::rollbar::RollbarSettings;
+
 /// The X-Ray daemon's default address (Lambda sets `AWS_XRAY_DAEMON_ADDRESS` itself).
 pub const DEFAULT_DAEMON_ADDRESS: &str = "127.0.0.1:2000";
 
@@ -34,6 +36,8 @@ pub struct Settings {
     pub queue_size: usize,
     /// `METRICS_NAMESPACE` (default: the service name): the CloudWatch namespace of EMF metrics.
     pub metrics_namespace: String,
+    /// Rollbar error reports (`ROLLBAR_*`).
+    pub rollbar: RollbarSettings,
 }
 
 impl Settings {
@@ -75,6 +79,7 @@ impl Settings {
             queue_size: number("CRUDDUR_TELEMETRY_QUEUE_SIZE", 2048).clamp(1, 1 << 20) as usize,
             metrics_namespace: non_empty("METRICS_NAMESPACE")
                 .unwrap_or_else(|| service_name.clone()),
+            rollbar: RollbarSettings::from_lookup(&get),
             service_name,
         }
     }

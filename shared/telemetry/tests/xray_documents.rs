@@ -153,3 +153,43 @@ fn outgoing_calls_carry_both_trace_headers() {
         assert!(xray_header.contains(&format!("Root=1-{}-{}", &trace_hex[..8], &trace_hex[8..])));
     });
 }
+
+#[tokio::test]
+async fn error_reports_are_capped_per_invocation() {
+    let sink = cruddur_testkit::HttpSink::start().await;
+    let mut settings = Settings::default();
+    settings.rollbar.token = Some("token".into());
+    settings.rollbar.endpoint = format!("{}/api/1/item/", sink.url());
+    settings.rollbar.max_items_per_invocation = 3;
+    settings.tracing_disabled = true;
+    let (telemetry, subscriber) =
+        Telemetry::build(settings, Output::new(Box::new(std::io::sink())));
+    let _guard = tracing::subscriber::set_default(subscriber);
+    for invocation in 0..2 {
+        telemetry.begin_invocation();
+        {
+            let _span = tracing::info_span!(
+                "invocation",
+                function_request_id = "req",
+                user_id = "user-7"
+            )
+            .entered();
+            for n in 0..5 {
+                tracing::warn!(report = true, "report {invocation}.{n}");
+            }
+        }
+        telemetry.flush().await;
+    }
+    let items: Vec<_> = sink.requests().iter().map(|r| r.json()).collect();
+    assert_eq!(items.len(), 6, "three per invocation");
+    assert_eq!(items[0]["data"]["person"]["id"], "user-7");
+    assert_eq!(items[0]["data"]["custom"]["request_id"], "req");
+    let reporter = telemetry.reporter.as_ref().unwrap();
+    assert_eq!(
+        reporter
+            .stats
+            .over_invocation_limit
+            .load(std::sync::atomic::Ordering::Relaxed),
+        4
+    );
+}

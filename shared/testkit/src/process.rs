@@ -13,11 +13,28 @@ use serde_json::Value;
 pub fn binary(name: &str) -> PathBuf {
     let dir = std::env::var_os("CRUDDUR_BIN_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/debug"));
-    let path = dir.join(name);
+        .unwrap_or_else(|| target_dir().join("debug"));
+    built(dir.join(name), "cargo build --workspace --bins")
+}
+
+/// A release-built example, e.g. `target/release/examples/panicking`.
+pub fn release_example(name: &str) -> PathBuf {
+    built(
+        target_dir().join("release/examples").join(name),
+        &format!("cargo build --release --example {name}"),
+    )
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"))
+}
+
+fn built(path: PathBuf, how: &str) -> PathBuf {
     assert!(
         path.exists(),
-        "{} is not built: run `cargo build --workspace --bins` first (scripts/test does)",
+        "{} is not built: run `{how}` first (scripts/test does)",
         path.display()
     );
     path
@@ -29,9 +46,19 @@ pub struct FunctionProcess {
 }
 
 impl FunctionProcess {
-    /// Starts `name` against the Runtime API at `runtime_api` with extra environment `env`.
+    /// Starts function `name` against the Runtime API at `runtime_api` with extra environment.
     pub fn spawn(name: &str, runtime_api: &str, env: &[(&str, &str)]) -> Self {
-        let mut command = Command::new(binary(name));
+        Self::spawn_binary(binary(name), name, runtime_api, env)
+    }
+
+    /// Starts the binary at `path` as function `name`.
+    pub fn spawn_binary(
+        path: PathBuf,
+        name: &str,
+        runtime_api: &str,
+        env: &[(&str, &str)],
+    ) -> Self {
+        let mut command = Command::new(path);
         command
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())

@@ -1,0 +1,486 @@
+//! A small client for Rollbar's item API (`POST /api/1/item/`), built for Lambda: reports are sent
+//! from the telemetry's own thread and awaited, with a deadline, after the response is posted and
+//! before the next invocation is polled, so the freeze loses none and callers wait for none.
+//!
+//! Every item carries a `uuid`, so a retry is never counted twice; a 429 pauses sending for the
+//! window Rollbar names; at most `ROLLBAR_MAX_ITEMS_PER_INVOCATION` items leave per invocation.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::{json, Map, Value};
+use tokio::sync::oneshot;
+
+use crate::context::InvocationContext;
+use crate::settings::Settings;
+
+pub const DEFAULT_ENDPOINT: &str = "https://api.rollbar.com/api/1/item/";
+/// The window a 429 pauses sending for when Rollbar does not say.
+const DEFAULT_RATE_LIMIT_WINDOW: Duration = Duration::from_secs(60);
+
+/// The version of the code that reports: the git commit it was built from, else the crate version.
+pub fn code_version() -> &'static str {
+    option_env!("CRUDDUR_CODE_VERSION")
+        .filter(|v| !v.is_empty())
+        .unwrap_or(env!("CARGO_PKG_VERSION"))
+}
+
+/// Rollbar's configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RollbarSettings {
+    /// `ROLLBAR_ACCESS_TOKEN`: reporting is on when set.
+    pub token: Option<String>,
+    /// `ROLLBAR_ENDPOINT`.
+    pub endpoint: String,
+    /// `CRUDDUR_STAGE`, default `production`.
+    pub environment: String,
+    /// `ROLLBAR_TIMEOUT_MS` (default 2000): how long an invocation waits for its reports.
+    pub timeout: Duration,
+    /// `ROLLBAR_MAX_ITEMS_PER_INVOCATION` (default 5).
+    pub max_items_per_invocation: usize,
+}
+
+impl RollbarSettings {
+    pub fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Self {
+        let non_empty = |name: &str| {
+            get(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let number = |name: &str, default: u64| {
+            non_empty(name)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(default)
+        };
+        Self {
+            token: non_empty("ROLLBAR_ACCESS_TOKEN"),
+            endpoint: non_empty("ROLLBAR_ENDPOINT").unwrap_or_else(|| DEFAULT_ENDPOINT.to_owned()),
+            environment: non_empty("CRUDDUR_STAGE").unwrap_or_else(|| "production".to_owned()),
+            timeout: Duration::from_millis(number("ROLLBAR_TIMEOUT_MS", 2000)),
+            max_items_per_invocation: number("ROLLBAR_MAX_ITEMS_PER_INVOCATION", 5) as usize,
+        }
+    }
+}
+
+/// A Rollbar level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Critical,
+    Error,
+    Warning,
+    Info,
+    Debug,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Critical => "critical",
+            Level::Error => "error",
+            Level::Warning => "warning",
+            Level::Info => "info",
+            Level::Debug => "debug",
+        }
+    }
+}
+
+impl From<&tracing::Level> for Level {
+    fn from(level: &tracing::Level) -> Self {
+        match *level {
+            tracing::Level::ERROR => Level::Error,
+            tracing::Level::WARN => Level::Warning,
+            tracing::Level::INFO => Level::Info,
+            _ => Level::Debug,
+        }
+    }
+}
+
+/// One stack frame, as Rollbar wants it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    pub filename: String,
+    pub lineno: Option<u32>,
+    pub method: Option<String>,
+}
+
+/// What to report: a level and a body (`trace` for exceptions, `message` otherwise).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    pub level: Level,
+    pub body: Value,
+}
+
+impl Item {
+    pub fn message(level: &tracing::Level, text: &str) -> Self {
+        Self {
+            level: level.into(),
+            body: json!({"message": {"body": text}}),
+        }
+    }
+
+    /// An exception. Frames are oldest call first (Rollbar's order); an empty list gets one
+    /// frame naming `fallback_file`, as Rollbar requires at least one.
+    pub fn exception(
+        level: Level,
+        class: &str,
+        message: &str,
+        frames: &[Frame],
+        fallback_file: &str,
+    ) -> Self {
+        let mut frames: Vec<Value> = frames
+            .iter()
+            .map(|f| {
+                let mut frame = Map::new();
+                frame.insert("filename".into(), f.filename.clone().into());
+                if let Some(line) = f.lineno {
+                    frame.insert("lineno".into(), line.into());
+                }
+                if let Some(method) = &f.method {
+                    frame.insert("method".into(), method.clone().into());
+                }
+                Value::Object(frame)
+            })
+            .collect();
+        if frames.is_empty() {
+            frames.push(json!({"filename": fallback_file}));
+        }
+        Self {
+            level,
+            body: json!({"trace": {"frames": frames, "exception": {"class": class, "message": message}}}),
+        }
+    }
+}
+
+/// Counters of what the reporter did.
+#[derive(Debug, Default)]
+pub struct ReporterStats {
+    pub delivered: AtomicU64,
+    pub rate_limited: AtomicU64,
+    pub over_invocation_limit: AtomicU64,
+    pub failed: AtomicU64,
+}
+
+struct Job {
+    payload: Value,
+    done: oneshot::Sender<()>,
+}
+
+/// Sends items to Rollbar from its own thread.
+pub struct Reporter {
+    settings: RollbarSettings,
+    server: Value,
+    sender: Mutex<Sender<Job>>,
+    pending: Mutex<Vec<oneshot::Receiver<()>>>,
+    sent_this_invocation: AtomicUsize,
+    pub stats: Arc<ReporterStats>,
+    limit_logged: AtomicBool,
+}
+
+impl std::fmt::Debug for Reporter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reporter")
+            .field("endpoint", &self.settings.endpoint)
+            .finish()
+    }
+}
+
+impl Reporter {
+    /// A reporter when `ROLLBAR_ACCESS_TOKEN` is set; otherwise `None`.
+    pub fn start(settings: &Settings) -> Option<Arc<Self>> {
+        let rollbar = settings.rollbar.clone();
+        let token = rollbar.token.clone()?;
+        let stats = Arc::new(ReporterStats::default());
+        let (sender, receiver) = channel();
+        let thread_settings = rollbar.clone();
+        let thread_stats = stats.clone();
+        let started = std::thread::Builder::new()
+            .name("telemetry-rollbar".into())
+            .spawn(move || deliver(receiver, &token, &thread_settings, &thread_stats));
+        if let Err(err) = started {
+            tracing::warn!(target: "cruddur_telemetry", error = %err, "cannot start the Rollbar thread; error reports are off");
+            return None;
+        }
+        let host = std::env::var("HOSTNAME")
+            .ok()
+            .or_else(|| {
+                std::fs::read_to_string("/proc/sys/kernel/hostname")
+                    .ok()
+                    .map(|h| h.trim().to_owned())
+            })
+            .unwrap_or_else(|| "unknown".to_owned());
+        let mut server = json!({"host": host});
+        if let Some(function) = &settings.function_name {
+            server["function_name"] = function.clone().into();
+        }
+        Some(Arc::new(Self {
+            settings: rollbar,
+            server,
+            sender: Mutex::new(sender),
+            pending: Mutex::new(Vec::new()),
+            sent_this_invocation: AtomicUsize::new(0),
+            stats,
+            limit_logged: AtomicBool::new(false),
+        }))
+    }
+
+    /// A new invocation begins: its item budget is full again.
+    pub fn begin_invocation(&self) {
+        self.sent_this_invocation.store(0, Ordering::Relaxed);
+    }
+
+    /// Queues an item with the invocation's context. Never blocks.
+    pub fn report(&self, item: Item, context: &InvocationContext) {
+        if self.sent_this_invocation.fetch_add(1, Ordering::Relaxed)
+            >= self.settings.max_items_per_invocation
+        {
+            self.stats
+                .over_invocation_limit
+                .fetch_add(1, Ordering::Relaxed);
+            if !self.limit_logged.swap(true, Ordering::Relaxed) {
+                tracing::warn!(target: "cruddur_telemetry", "more error reports in one invocation than ROLLBAR_MAX_ITEMS_PER_INVOCATION; the rest are dropped");
+            }
+            return;
+        }
+        let payload = self.payload(item, context);
+        let (done, waiter) = oneshot::channel();
+        let sent = self
+            .sender
+            .lock()
+            .map(|sender| sender.send(Job { payload, done }).is_ok())
+            .unwrap_or(false);
+        if sent {
+            self.pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(waiter);
+        }
+    }
+
+    /// Waits for this invocation's reports to be delivered (or given up), at most the timeout.
+    pub async fn flush(&self) {
+        let pending = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
+        if pending.is_empty() {
+            return;
+        }
+        let all = async {
+            for done in pending {
+                let _ = done.await;
+            }
+        };
+        let _ = tokio::time::timeout(self.settings.timeout, all).await;
+    }
+
+    /// The item API payload.
+    pub fn payload(&self, item: Item, context: &InvocationContext) -> Value {
+        let timestamp = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default();
+        let mut data = json!({
+            "environment": self.settings.environment,
+            "level": item.level.as_str(),
+            "timestamp": timestamp,
+            "platform": std::env::consts::OS,
+            "language": "rust",
+            "framework": "aws-lambda-rust-runtime",
+            "code_version": code_version(),
+            "server": self.server,
+            "notifier": {"name": "cruddur-telemetry", "version": env!("CARGO_PKG_VERSION")},
+            "uuid": uuid::Uuid::new_v4().to_string(),
+            "body": item.body,
+            "custom": {"trace_id": context.trace_id, "request_id": context.request_id},
+        });
+        if let Some(request) = &context.request {
+            data["request"] = request.clone();
+            if let Some(route) = request.get("route").and_then(Value::as_str) {
+                data["context"] = route.into();
+            }
+        }
+        if let Some(user_id) = &context.user_id {
+            data["person"] = json!({"id": user_id});
+        }
+        json!({"data": data})
+    }
+}
+
+/// The delivery thread: one POST per item, one retry (same uuid) on a network error or 5xx
+/// while time remains, and a pause after a 429.
+fn deliver(
+    receiver: Receiver<Job>,
+    token: &str,
+    settings: &RollbarSettings,
+    stats: &ReporterStats,
+) {
+    // Built with the first report, off the cold-start path.
+    let mut client = None;
+    let mut paused_until: Option<Instant> = None;
+    let mut failure_logged = false;
+    for job in receiver {
+        if client.is_none() {
+            match reqwest::blocking::Client::builder()
+                .timeout(settings.timeout)
+                .build()
+            {
+                Ok(built) => client = Some(built),
+                Err(err) => {
+                    tracing::warn!(target: "cruddur_telemetry", error = %err, "cannot build the Rollbar HTTP client; error reports are off");
+                    return;
+                }
+            }
+        }
+        let Some(client) = &client else { return };
+        if paused_until.is_some_and(|until| Instant::now() < until) {
+            stats.rate_limited.fetch_add(1, Ordering::Relaxed);
+            let _ = job.done.send(());
+            continue;
+        }
+        let deadline = Instant::now() + settings.timeout;
+        let body = job.payload.to_string();
+        let mut outcome = Attempt::Retry("not sent".to_owned());
+        // One retry, with the same uuid, so Rollbar never counts the item twice.
+        for _ in 0..2 {
+            outcome = post(client, &settings.endpoint, token, &body);
+            if let Attempt::RateLimited(window) = outcome {
+                paused_until = Some(Instant::now() + window);
+                stats.rate_limited.fetch_add(1, Ordering::Relaxed);
+            }
+            if !matches!(outcome, Attempt::Retry(_)) || Instant::now() >= deadline {
+                break;
+            }
+        }
+        match outcome {
+            Attempt::Delivered => {
+                stats.delivered.fetch_add(1, Ordering::Relaxed);
+            }
+            Attempt::RateLimited(_) => {}
+            Attempt::Retry(err) | Attempt::GiveUp(err) => {
+                stats.failed.fetch_add(1, Ordering::Relaxed);
+                if !failure_logged {
+                    failure_logged = true;
+                    tracing::warn!(target: "cruddur_telemetry", error = %err, "a Rollbar report was not delivered; further failures are counted, not logged");
+                }
+            }
+        }
+        let _ = job.done.send(());
+    }
+}
+
+/// How one POST went.
+enum Attempt {
+    Delivered,
+    /// A network error or a 5xx: worth one more try.
+    Retry(String),
+    /// A 429: stop sending for this long.
+    RateLimited(Duration),
+    /// Any other refusal: the same item cannot succeed.
+    GiveUp(String),
+}
+
+fn post(client: &reqwest::blocking::Client, endpoint: &str, token: &str, body: &str) -> Attempt {
+    let response = client
+        .post(endpoint)
+        .header("X-Rollbar-Access-Token", token)
+        .header("Content-Type", "application/json")
+        .body(body.to_owned())
+        .send();
+    match response {
+        Err(err) => Attempt::Retry(err.to_string()),
+        Ok(r) if r.status().is_success() => Attempt::Delivered,
+        Ok(r) if r.status().as_u16() == 429 => Attempt::RateLimited(
+            r.headers()
+                .get("X-Rate-Limit-Remaining-Seconds")
+                .or_else(|| r.headers().get("Retry-After"))
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs)
+                .unwrap_or(DEFAULT_RATE_LIMIT_WINDOW),
+        ),
+        Ok(r) if r.status().is_server_error() => {
+            Attempt::Retry(format!("Rollbar answered {}", r.status()))
+        }
+        Ok(r) => Attempt::GiveUp(format!("Rollbar refused the item: {}", r.status())),
+    }
+}
+
+/// Header names that must never leave the function.
+pub fn is_sensitive(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    [
+        "authorization",
+        "cookie",
+        "token",
+        "secret",
+        "password",
+        "passwd",
+        "api-key",
+        "apikey",
+        "api_key",
+        "session",
+        "credential",
+        "signature",
+        "x-amz-security",
+    ]
+    .iter()
+    .any(|s| name.contains(s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sensitive_names() {
+        for name in [
+            "Authorization",
+            "cookie",
+            "X-Api-Key",
+            "x-amz-security-token",
+            "access_token",
+            "Session-Id",
+            "password",
+        ] {
+            assert!(is_sensitive(name), "{name}");
+        }
+        for name in [
+            "user-agent",
+            "content-type",
+            "x-forwarded-for",
+            "page",
+            "host",
+        ] {
+            assert!(!is_sensitive(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn settings_and_defaults() {
+        let s = RollbarSettings::from_lookup(&|_| None);
+        assert_eq!(s.token, None);
+        assert_eq!(s.endpoint, DEFAULT_ENDPOINT);
+        assert_eq!(s.environment, "production");
+        assert_eq!(s.timeout, Duration::from_secs(2));
+        assert_eq!(s.max_items_per_invocation, 5);
+        assert!(!code_version().is_empty());
+    }
+
+    #[test]
+    fn exception_items_always_have_a_frame() {
+        let item = Item::exception(
+            Level::Error,
+            "ServiceUnavailable",
+            "store unavailable",
+            &[],
+            "lambda",
+        );
+        assert_eq!(item.body["trace"]["frames"][0]["filename"], "lambda");
+        assert_eq!(
+            item.body["trace"]["exception"]["class"],
+            "ServiceUnavailable"
+        );
+        let message = Item::message(&tracing::Level::WARN, "Hello World!");
+        assert_eq!(message.level, Level::Warning);
+        assert_eq!(message.body["message"]["body"], "Hello World!");
+    }
+}

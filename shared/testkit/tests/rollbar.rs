@@ -1,0 +1,324 @@
+//! Rollbar reports from built binaries, with a local HTTP sink as `ROLLBAR_ENDPOINT`.
+
+use std::time::Duration;
+
+use cruddur_core::testing::event_json;
+use cruddur_testkit::http::SinkBehavior;
+use cruddur_testkit::process::release_example;
+use cruddur_testkit::{
+    lambda_trace_header, FunctionProcess, HttpSink, Recorded, RuntimeEmulator, XrayCollector,
+};
+use serde_json::Value;
+
+const WAIT: Duration = Duration::from_secs(10);
+const TOKEN: &str = "rollbar-test-token";
+const BEARER_FRAGMENT: &str = "eyJraWQiOiJkZW1vIiwiYWxnIjoiUlMyNTYifQ";
+
+struct Harness {
+    runtime: RuntimeEmulator,
+    rollbar: HttpSink,
+    xray: XrayCollector,
+    process: FunctionProcess,
+}
+
+async fn start(function: &str, env: &[(&str, &str)], rollbar: HttpSink) -> Harness {
+    let runtime = RuntimeEmulator::start().await;
+    let xray = XrayCollector::start();
+    let endpoint = format!("{}/api/1/item/", rollbar.url());
+    let mut all: Vec<(&str, &str)> = vec![
+        ("ROLLBAR_ACCESS_TOKEN", TOKEN),
+        ("ROLLBAR_ENDPOINT", &endpoint),
+        ("CRUDDUR_STAGE", "prod"),
+        ("AWS_XRAY_DAEMON_ADDRESS", xray.address()),
+    ];
+    all.extend_from_slice(env);
+    let process = if function == "panicking" {
+        FunctionProcess::spawn_binary(
+            release_example("panicking"),
+            "panicking",
+            &runtime.address(),
+            &all,
+        )
+    } else {
+        FunctionProcess::spawn(function, &runtime.address(), &all)
+    };
+    Harness {
+        runtime,
+        rollbar,
+        xray,
+        process,
+    }
+}
+
+fn items(requests: &[Recorded]) -> Vec<Value> {
+    requests.iter().map(Recorded::json).collect()
+}
+
+fn assert_common_shape(item: &Value, request_id: &str, root: &str) {
+    let data = &item["data"];
+    assert_eq!(data["environment"], "prod");
+    assert_eq!(data["language"], "rust");
+    assert_eq!(data["platform"], "linux");
+    assert_eq!(data["framework"], "aws-lambda-rust-runtime");
+    assert!(data["timestamp"].as_u64().unwrap() > 1_700_000_000);
+    assert!(!data["code_version"].as_str().unwrap().is_empty());
+    assert!(!data["server"]["host"].as_str().unwrap().is_empty());
+    assert_eq!(data["notifier"]["name"], "cruddur-telemetry");
+    assert_eq!(data["uuid"].as_str().unwrap().len(), 36);
+    assert_eq!(data["custom"]["trace_id"], root);
+    assert_eq!(data["custom"]["request_id"], request_id);
+    let text = item.to_string();
+    assert!(!text.contains(BEARER_FRAGMENT), "no token in reports");
+    assert!(
+        !text.to_ascii_lowercase().contains("\"authorization\""),
+        "no Authorization header"
+    );
+}
+
+#[tokio::test]
+async fn the_test_route_reports_its_warning_before_the_next_poll() {
+    let h = start("rollbar-test", &[], HttpSink::start().await).await;
+    let (header, root, _) = lambda_trace_header(true);
+    let outcome = h
+        .runtime
+        .invoke(&event_json("rollbar-test"), Some(&header), WAIT)
+        .await
+        .unwrap();
+    let (status, _, text) = outcome.http();
+    assert_eq!((status, text.as_str()), (200, "Hello World!"));
+    let polls = h.runtime.wait_for_polls(2, WAIT).await;
+    let requests = h.rollbar.requests();
+    assert_eq!(
+        requests.len(),
+        1,
+        "delivered before the next invocation was polled"
+    );
+    let request = &requests[0];
+    assert!(request.received_at < polls[1]);
+    assert_eq!(request.path, "/api/1/item/");
+    assert_eq!(request.header("x-rollbar-access-token"), Some(TOKEN));
+    let item = request.json();
+    assert_common_shape(&item, &outcome.request_id, &root);
+    let data = &item["data"];
+    assert_eq!(data["level"], "warning");
+    assert_eq!(data["body"]["message"]["body"], "Hello World!");
+    assert_eq!(data["request"]["method"], "GET");
+    assert!(data["request"]["url"]
+        .as_str()
+        .unwrap()
+        .ends_with("/rollbar/test"));
+    assert_eq!(data["request"]["route"], "/rollbar/test");
+    assert!(data["request"]["headers"].get("user-agent").is_some());
+}
+
+#[tokio::test]
+async fn store_faults_are_reported_as_errors_with_their_cause_and_scrubbed_request() {
+    let db = "/proc/cruddur/none/cruddur.db";
+    let h = start(
+        "create-activity",
+        &[("CRUDDUR_SQLITE_PATH", db)],
+        HttpSink::start().await,
+    )
+    .await;
+    let (header, root, _) = lambda_trace_header(true);
+    let mut event = event_json("create-activity");
+    event["headers"]["Cookie"] = "session=secret-cookie".into();
+    event["multiValueHeaders"]["Cookie"] = serde_json::json!(["session=secret-cookie"]);
+    event["queryStringParameters"] =
+        serde_json::json!({"access_token": "secret-query", "page": "2"});
+    event["multiValueQueryStringParameters"] =
+        serde_json::json!({"access_token": ["secret-query"], "page": ["2"]});
+    let outcome = h.runtime.invoke(&event, Some(&header), WAIT).await.unwrap();
+    assert_eq!(outcome.http().0, 503);
+    let requests = h.rollbar.wait_for(WAIT, |r| !r.is_empty()).await;
+    assert_eq!(requests.len(), 1);
+    let item = requests[0].json();
+    assert_common_shape(&item, &outcome.request_id, &root);
+    let data = &item["data"];
+    assert_eq!(data["level"], "error");
+    assert_eq!(
+        data["body"]["trace"]["exception"]["class"],
+        "ServiceUnavailable"
+    );
+    assert!(data["body"]["trace"]["exception"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("cannot create /proc/cruddur"));
+    assert!(!data["body"]["trace"]["frames"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    assert_eq!(data["request"]["method"], "POST");
+    assert_eq!(data["request"]["route"], "/api/activities");
+    assert_eq!(data["request"]["query_string"], "page=2");
+    let text = item.to_string();
+    for secret in [
+        "secret-cookie",
+        "secret-query",
+        "Rust on Lambda is very fun",
+    ] {
+        assert!(!text.contains(secret), "{secret} leaked");
+    }
+}
+
+#[tokio::test]
+async fn without_a_token_rollbar_is_off_with_one_log_line() {
+    let runtime = RuntimeEmulator::start().await;
+    let sink = HttpSink::start().await;
+    let endpoint = format!("{}/api/1/item/", sink.url());
+    let process = FunctionProcess::spawn(
+        "rollbar-test",
+        &runtime.address(),
+        &[("ROLLBAR_ENDPOINT", &endpoint)],
+    );
+    let outcome = runtime
+        .invoke(&event_json("rollbar-test"), None, WAIT)
+        .await
+        .unwrap();
+    assert_eq!(outcome.http().0, 200);
+    runtime.wait_for_polls(2, WAIT).await;
+    assert!(sink.requests().is_empty());
+    let off: Vec<Value> = process
+        .json_lines()
+        .into_iter()
+        .filter(|l| {
+            l["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("ROLLBAR_ACCESS_TOKEN"))
+        })
+        .collect();
+    assert_eq!(off.len(), 1);
+}
+
+#[tokio::test]
+async fn a_stalled_or_limiting_rollbar_never_holds_the_function() {
+    // Stalled: the invocation ends after the bounded wait and the next one is served.
+    let stalled = HttpSink::with_behavior(SinkBehavior {
+        delay: Duration::from_secs(10),
+        ..Default::default()
+    })
+    .await;
+    let h = start("rollbar-test", &[("ROLLBAR_TIMEOUT_MS", "300")], stalled).await;
+    let first = h
+        .runtime
+        .invoke(&event_json("rollbar-test"), None, WAIT)
+        .await
+        .unwrap();
+    let second = h
+        .runtime
+        .invoke(&event_json("health-check"), None, WAIT)
+        .await
+        .unwrap();
+    assert_eq!((first.http().0, second.http().0), (200, 200));
+    assert!(
+        h.rollbar.answered().is_empty(),
+        "served while Rollbar still stalled"
+    );
+    assert_eq!(h.rollbar.requests().len(), 1);
+
+    // 429: nothing more is sent for the window Rollbar names.
+    let limiting = HttpSink::with_behavior(SinkBehavior {
+        status: 429,
+        headers: vec![("X-Rate-Limit-Remaining-Seconds".into(), "60".into())],
+        ..Default::default()
+    })
+    .await;
+    let h = start("rollbar-test", &[], limiting).await;
+    for _ in 0..3 {
+        let outcome = h
+            .runtime
+            .invoke(&event_json("rollbar-test"), None, WAIT)
+            .await
+            .unwrap();
+        assert_eq!(outcome.http().0, 200);
+    }
+    h.runtime.wait_for_polls(4, WAIT).await;
+    assert_eq!(h.rollbar.requests().len(), 1, "paused after the 429");
+
+    // 5xx: one retry, with the same uuid.
+    let failing = HttpSink::with_behavior(SinkBehavior {
+        status: 503,
+        ..Default::default()
+    })
+    .await;
+    let h = start("rollbar-test", &[], failing).await;
+    h.runtime
+        .invoke(&event_json("rollbar-test"), None, WAIT)
+        .await
+        .unwrap();
+    h.runtime.wait_for_polls(2, WAIT).await;
+    let uuids: Vec<Value> = items(&h.rollbar.requests())
+        .iter()
+        .map(|i| i["data"]["uuid"].clone())
+        .collect();
+    assert_eq!(uuids.len(), 2);
+    assert_eq!(uuids[0], uuids[1], "a retry never duplicates");
+}
+
+#[tokio::test]
+async fn a_panic_in_a_release_build_is_reported_answered_500_and_survived() {
+    let h = start("panicking", &[], HttpSink::start().await).await;
+    let mut event = event_json("health-check");
+    event["path"] = "/panic".into();
+    let (header, root, _) = lambda_trace_header(true);
+    let outcome = h.runtime.invoke(&event, Some(&header), WAIT).await.unwrap();
+    assert!(!outcome.is_error, "answered, not crashed");
+    let (status, body, text) = outcome.http();
+    assert_eq!((status, body), (500, serde_json::json!(["internal_error"])));
+    assert!(!text.contains("gave up"), "no panic text leaks");
+
+    let polls = h.runtime.wait_for_polls(2, WAIT).await;
+    let requests = h.rollbar.requests();
+    assert_eq!(requests.len(), 1, "reported before the next poll");
+    assert!(requests[0].received_at < polls[1]);
+    let item = requests[0].json();
+    let data = &item["data"];
+    assert_eq!(data["level"], "critical");
+    assert_eq!(data["custom"]["trace_id"], root.as_str());
+    let trace = &data["body"]["trace"];
+    assert_eq!(trace["exception"]["class"], "panic");
+    assert_eq!(
+        trace["exception"]["message"],
+        "the handler gave up on /panic"
+    );
+    let frames = trace["frames"].as_array().unwrap();
+    assert!(
+        frames.iter().any(|f| f["filename"]
+            .as_str()
+            .is_some_and(|p| p.ends_with("panicking.rs"))
+            && f["lineno"].is_number()),
+        "{frames:#?}"
+    );
+
+    // X-Ray: a fault with the panic as its cause.
+    let docs = h
+        .xray
+        .wait_for(WAIT, |d| {
+            d.iter()
+                .any(|d| d["trace_id"] == root && d["name"] == "panicking")
+        })
+        .await;
+    let invocation = docs
+        .iter()
+        .find(|d| d["trace_id"] == root && d["name"] == "panicking")
+        .unwrap();
+    assert_eq!(invocation["fault"], true);
+    assert_eq!(invocation["cause"]["exceptions"][0]["type"], "panic");
+
+    // A JSON error line, and the same process serves on.
+    let lines = h.process.json_lines();
+    let error = lines
+        .iter()
+        .find(|l| l["level"] == "ERROR")
+        .expect("error line");
+    assert_eq!(error["message"], "handler panicked");
+    assert!(error["location"].as_str().unwrap().contains("panicking.rs"));
+    let next = h
+        .runtime
+        .invoke(&event_json("health-check"), None, WAIT)
+        .await
+        .unwrap();
+    assert_eq!(next.http().0, 200);
+    let mut process = h.process;
+    assert!(process.is_running());
+}
