@@ -199,13 +199,6 @@ impl HttpSink {
         timeout: Duration,
         predicate: impl Fn(&[Recorded]) -> bool,
     ) -> Vec<Recorded> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let requests = self.requests();
-            if predicate(&requests) || Instant::now() >= deadline {
-                return requests;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        crate::wait_until(timeout, || self.requests(), |r| predicate(r)).await
     }
 }

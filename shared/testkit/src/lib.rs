@@ -14,6 +14,22 @@ pub use process::FunctionProcess;
 pub use runtime::{Outcome, RuntimeEmulator};
 pub use xray::XrayCollector;
 
+/// Polls `snapshot` until `predicate` holds for it or `timeout` passes; returns the last snapshot.
+pub async fn wait_until<T>(
+    timeout: std::time::Duration,
+    snapshot: impl Fn() -> T,
+    predicate: impl Fn(&T) -> bool,
+) -> T {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let value = snapshot();
+        if predicate(&value) || std::time::Instant::now() >= deadline {
+            return value;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
 /// A trace header as Lambda passes it, for a new trace id that X-Ray would accept.
 pub fn lambda_trace_header(sampled: bool) -> (String, String, String) {
     let epoch = std::time::SystemTime::now()

@@ -118,14 +118,7 @@ impl RuntimeEmulator {
 
     /// Waits until the function has polled `count` times, or `timeout` passes.
     pub async fn wait_for_polls(&self, count: usize, timeout: Duration) -> Vec<Instant> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let polls = self.polls();
-            if polls.len() >= count || Instant::now() >= deadline {
-                return polls;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        crate::wait_until(timeout, || self.polls(), |p| p.len() >= count).await
     }
 
     pub fn init_errors(&self) -> Vec<String> {

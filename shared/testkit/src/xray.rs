@@ -3,7 +3,7 @@
 
 use std::net::UdpSocket;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -83,13 +83,6 @@ impl XrayCollector {
         timeout: Duration,
         predicate: impl Fn(&[Value]) -> bool,
     ) -> Vec<Value> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let docs = self.documents();
-            if predicate(&docs) || Instant::now() >= deadline {
-                return docs;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        crate::wait_until(timeout, || self.documents(), |d| predicate(d)).await
     }
 }
