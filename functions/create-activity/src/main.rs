@@ -1,8 +1,8 @@
 //! `POST /api/activities` `{message, ttl}`: the caller posts a crud.
 
-use cruddur_core::{services, ApiError, Ctx, Reply, Route};
+use cruddur_core::{routes, services, ApiError, Ctx, Reply, Route};
 
-const ROUTE: Route = Route::post("/api/activities");
+const ROUTE: Route = routes::CREATE_ACTIVITY;
 
 async fn handler(ctx: Ctx) -> Result<Reply, ApiError> {
     let caller = ctx.caller().await?;

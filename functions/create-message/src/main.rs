@@ -1,8 +1,8 @@
 //! `POST /api/messages` `{user_receiver_handle, message}`: the caller sends a direct message.
 
-use cruddur_core::{services, ApiError, Ctx, Reply, Route};
+use cruddur_core::{routes, services, ApiError, Ctx, Reply, Route};
 
-const ROUTE: Route = Route::post("/api/messages");
+const ROUTE: Route = routes::CREATE_MESSAGE;
 
 async fn handler(ctx: Ctx) -> Result<Reply, ApiError> {
     let caller = ctx.caller().await?;

@@ -1,8 +1,8 @@
 //! `POST /api/activities/{handle}/status/{uuid}/reply` `{message}`: the caller replies.
 
-use cruddur_core::{services, ApiError, Ctx, Reply, Route};
+use cruddur_core::{routes, services, ApiError, Ctx, Reply, Route};
 
-const ROUTE: Route = Route::post("/api/activities/{handle}/status/{uuid}/reply");
+const ROUTE: Route = routes::CREATE_REPLY;
 
 async fn handler(ctx: Ctx) -> Result<Reply, ApiError> {
     let caller = ctx.caller().await?;

@@ -1,8 +1,8 @@
 //! `GET /api/health-check`: the API is up.
 
-use cruddur_core::{ApiError, Ctx, Reply, Route};
+use cruddur_core::{routes, ApiError, Ctx, Reply, Route};
 
-const ROUTE: Route = Route::get("/api/health-check");
+const ROUTE: Route = routes::HEALTH_CHECK;
 
 async fn handler(_ctx: Ctx) -> Result<Reply, ApiError> {
     Ok(Reply::json(&serde_json::json!({"success": true, "ver": 1})))

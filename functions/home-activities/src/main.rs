@@ -1,8 +1,8 @@
 //! `GET /api/activities/home`: the newest unexpired activities, a page at a time.
 
-use cruddur_core::{services, ApiError, Ctx, Reply, Route};
+use cruddur_core::{routes, services, ApiError, Ctx, Reply, Route};
 
-const ROUTE: Route = Route::get("/api/activities/home");
+const ROUTE: Route = routes::HOME_ACTIVITIES;
 
 async fn handler(ctx: Ctx) -> Result<Reply, ApiError> {
     let page = services::home_activities(ctx.store(), ctx.cursor()).await?;

@@ -1,8 +1,8 @@
 //! `GET /api/message_groups`: the caller's conversations, newest first.
 
-use cruddur_core::{services, ApiError, Ctx, Reply, Route};
+use cruddur_core::{routes, services, ApiError, Ctx, Reply, Route};
 
-const ROUTE: Route = Route::get("/api/message_groups");
+const ROUTE: Route = routes::MESSAGE_GROUPS;
 
 async fn handler(ctx: Ctx) -> Result<Reply, ApiError> {
     let caller = ctx.caller().await?;

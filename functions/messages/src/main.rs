@@ -1,8 +1,8 @@
 //! `GET /api/messages/{handle}`: the caller's conversation with a user, oldest first.
 
-use cruddur_core::{services, ApiError, Ctx, Reply, Route};
+use cruddur_core::{routes, services, ApiError, Ctx, Reply, Route};
 
-const ROUTE: Route = Route::get("/api/messages/{handle}");
+const ROUTE: Route = routes::MESSAGES;
 
 async fn handler(ctx: Ctx) -> Result<Reply, ApiError> {
     let caller = ctx.caller().await?;

@@ -1,8 +1,8 @@
 //! `GET /api/activities/notifications`: replies by others to the caller's activities.
 
-use cruddur_core::{services, ApiError, Ctx, Reply, Route};
+use cruddur_core::{routes, services, ApiError, Ctx, Reply, Route};
 
-const ROUTE: Route = Route::get("/api/activities/notifications");
+const ROUTE: Route = routes::NOTIFICATIONS_ACTIVITIES;
 
 async fn handler(ctx: Ctx) -> Result<Reply, ApiError> {
     let caller = ctx.caller().await?;

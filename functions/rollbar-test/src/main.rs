@@ -1,8 +1,8 @@
 //! `GET /rollbar/test`: reports the warning "Hello World!" and returns it.
 
-use cruddur_core::{ApiError, Ctx, Reply, Route};
+use cruddur_core::{routes, ApiError, Ctx, Reply, Route};
 
-const ROUTE: Route = Route::get("/rollbar/test");
+const ROUTE: Route = routes::ROLLBAR_TEST;
 const GREETING: &str = "Hello World!";
 
 async fn handler(_ctx: Ctx) -> Result<Reply, ApiError> {

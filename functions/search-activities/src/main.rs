@@ -1,8 +1,8 @@
 //! `GET /api/activities/search?term=`: activities whose message contains the term.
 
-use cruddur_core::{services, ApiError, Ctx, Reply, Route};
+use cruddur_core::{routes, services, ApiError, Ctx, Reply, Route};
 
-const ROUTE: Route = Route::get("/api/activities/search");
+const ROUTE: Route = routes::SEARCH_ACTIVITIES;
 
 async fn handler(ctx: Ctx) -> Result<Reply, ApiError> {
     let page = services::search_activities(ctx.store(), ctx.query("term"), ctx.cursor()).await?;

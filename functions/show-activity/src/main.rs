@@ -1,8 +1,8 @@
 //! `GET /api/activities/{handle}/status/{uuid}`: an activity and its replies, oldest reply first.
 
-use cruddur_core::{services, ApiError, Ctx, Reply, Route};
+use cruddur_core::{routes, services, ApiError, Ctx, Reply, Route};
 
-const ROUTE: Route = Route::get("/api/activities/{handle}/status/{uuid}");
+const ROUTE: Route = routes::SHOW_ACTIVITY;
 
 async fn handler(ctx: Ctx) -> Result<Reply, ApiError> {
     let shown = services::show_activity(

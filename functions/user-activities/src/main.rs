@@ -1,8 +1,8 @@
 //! `GET /api/activities/{handle}`: a user's profile and activities.
 
-use cruddur_core::{services, ApiError, Ctx, Reply, Route};
+use cruddur_core::{routes, services, ApiError, Ctx, Reply, Route};
 
-const ROUTE: Route = Route::get("/api/activities/{handle}");
+const ROUTE: Route = routes::USER_ACTIVITIES;
 
 async fn handler(ctx: Ctx) -> Result<Reply, ApiError> {
     let (profile, next) =

@@ -8,6 +8,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod routes;
 pub mod services;
 pub mod spans;
 pub mod store;

@@ -10,6 +10,7 @@ use crate::domain::{
 
 #[cfg(any(test, feature = "testing"))]
 pub mod contract;
+pub mod dynamo_schema;
 pub mod seed;
 pub mod sqlite;
 

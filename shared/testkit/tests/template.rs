@@ -1,0 +1,327 @@
+//! template.yaml, samconfig.toml, the workspace and `events/` agree.
+
+use std::path::PathBuf;
+
+use cruddur_core::routes::{ENDPOINTS, TRIGGERS};
+use cruddur_core::store::dynamo_schema::{key_attributes, INDEXES, TABLE_KEYS, TTL_ATTRIBUTE};
+use serde_yaml::Value;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn template() -> Value {
+    let text = std::fs::read_to_string(root().join("template.yaml")).expect("template.yaml");
+    serde_yaml::from_str(&text).expect("template.yaml parses")
+}
+
+/// `!Ref X` (or `{Ref: X}`) -> `X`.
+fn reference(value: &Value) -> Option<&str> {
+    match value {
+        Value::Tagged(tagged) if tagged.tag == "!Ref" => tagged.value.as_str(),
+        Value::Mapping(map) => map.get("Ref").and_then(Value::as_str),
+        _ => None,
+    }
+}
+
+fn text(value: &Value) -> String {
+    match value {
+        Value::Tagged(tagged) => format!("{} {}", tagged.tag, text(&tagged.value)),
+        Value::String(s) => s.clone(),
+        other => serde_yaml::to_string(other).unwrap_or_default(),
+    }
+}
+
+fn camel(name: &str) -> String {
+    name.split('-')
+        .map(|p| p[..1].to_uppercase() + &p[1..])
+        .collect()
+}
+
+fn function_crates() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(root().join("functions"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join("Cargo.toml").exists())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn every_function_crate_is_deployed_with_its_route_auth_and_policy() {
+    let t = template();
+    let resources = &t["Resources"];
+    let mut declared: Vec<String> = ENDPOINTS
+        .iter()
+        .map(|e| e.function.to_owned())
+        .chain(TRIGGERS.iter().map(|s| s.to_string()))
+        .collect();
+    declared.sort();
+    assert_eq!(
+        function_crates(),
+        declared,
+        "functions/ and the route table agree"
+    );
+
+    let serverless_functions: Vec<&str> = resources
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::Serverless::Function")
+        .map(|(k, _)| k.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        serverless_functions.len(),
+        declared.len(),
+        "exactly one template function per crate"
+    );
+
+    for name in &declared {
+        let resource = &resources[format!("{}Function", camel(name)).as_str()];
+        assert_eq!(resource["Type"], "AWS::Serverless::Function", "{name}");
+        assert_eq!(resource["Metadata"]["BuildMethod"], "rust-cargolambda");
+        assert_eq!(
+            resource["Metadata"]["BuildProperties"]["Binary"],
+            name.as_str()
+        );
+        let log_group = &resources[format!("{}LogGroup", camel(name)).as_str()];
+        assert_eq!(log_group["Type"], "AWS::Logs::LogGroup");
+        assert!(text(&log_group["Properties"]["LogGroupName"])
+            .contains(&format!("${{{}Function}}", camel(name))));
+        assert_eq!(
+            reference(&log_group["Properties"]["RetentionInDays"]),
+            Some("LogRetentionInDays")
+        );
+    }
+
+    for endpoint in ENDPOINTS {
+        let resource = &resources[format!("{}Function", camel(endpoint.function)).as_str()];
+        let api = &resource["Properties"]["Events"]["Api"];
+        assert_eq!(api["Type"], "Api");
+        let props = &api["Properties"];
+        assert_eq!(reference(&props["RestApiId"]), Some("CruddurApi"));
+        assert_eq!(props["Path"], endpoint.route.path, "{}", endpoint.function);
+        assert_eq!(
+            props["Method"],
+            endpoint.route.method.to_lowercase().as_str()
+        );
+        let authorizer = props["Auth"]["Authorizer"].as_str();
+        assert_eq!(
+            authorizer == Some("CognitoAuthorizer"),
+            endpoint.auth,
+            "{} auth",
+            endpoint.function
+        );
+        let policies = text(&resource["Properties"]["Policies"]);
+        let expected = if endpoint.writes {
+            "DynamoDBCrudPolicy"
+        } else {
+            "DynamoDBReadPolicy"
+        };
+        assert!(
+            policies.contains(expected),
+            "{}: {policies}",
+            endpoint.function
+        );
+        assert!(!endpoint.writes || !policies.contains("DynamoDBReadPolicy"));
+        assert!(
+            endpoint.writes || !policies.contains("Crud"),
+            "read-only {} cannot write",
+            endpoint.function
+        );
+    }
+    let trigger = &resources["PostConfirmationFunction"]["Properties"]["Events"]["SignUpConfirmed"];
+    assert_eq!(trigger["Type"], "Cognito");
+    assert_eq!(trigger["Properties"]["Trigger"], "PostConfirmation");
+    assert_eq!(
+        reference(&trigger["Properties"]["UserPool"]),
+        Some("UserPool")
+    );
+}
+
+#[test]
+fn every_event_file_matches_its_route() {
+    let mut functions: Vec<&str> = ENDPOINTS
+        .iter()
+        .map(|e| e.function)
+        .chain(TRIGGERS)
+        .collect();
+    functions.sort_by_key(|f| std::cmp::Reverse(f.len()));
+    let mut checked = 0;
+    for entry in std::fs::read_dir(root().join("events")).unwrap() {
+        let path = entry.unwrap().path();
+        let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let function = functions
+            .iter()
+            .find(|f| stem == **f || stem.starts_with(&format!("{f}-")))
+            .unwrap_or_else(|| panic!("events/{stem}.json names no function"));
+        let event: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        match ENDPOINTS.iter().find(|e| e.function == *function) {
+            Some(endpoint) => {
+                assert_eq!(event["resource"], endpoint.route.path, "{stem}");
+                assert_eq!(
+                    event["requestContext"]["resourcePath"], endpoint.route.path,
+                    "{stem}"
+                );
+                assert_eq!(event["httpMethod"], endpoint.route.method, "{stem}");
+                let matched = endpoint.route.match_path(event["path"].as_str().unwrap());
+                assert!(matched.is_some(), "{stem}: path does not match the route");
+            }
+            None => assert!(
+                event["triggerSource"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("PostConfirmation_"),
+                "{stem}"
+            ),
+        }
+        checked += 1;
+    }
+    assert!(checked >= ENDPOINTS.len() + TRIGGERS.len());
+}
+
+#[test]
+fn the_table_is_the_one_the_store_defines() {
+    let t = template();
+    let table = &t["Resources"]["Table"];
+    assert_eq!(table["Type"], "AWS::DynamoDB::Table");
+    let props = &table["Properties"];
+    assert_eq!(props["BillingMode"], "PAY_PER_REQUEST");
+    let mut defined: Vec<&str> = props["AttributeDefinitions"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|a| a["AttributeName"].as_str().unwrap())
+        .collect();
+    let mut expected = key_attributes();
+    defined.sort();
+    expected.sort();
+    assert_eq!(defined, expected);
+    let keys = |schema: &Value| -> (String, String) {
+        let seq = schema.as_sequence().unwrap();
+        let find = |kind: &str| {
+            seq.iter().find(|k| k["KeyType"] == kind).unwrap()["AttributeName"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        };
+        (find("HASH"), find("RANGE"))
+    };
+    assert_eq!(
+        keys(&props["KeySchema"]),
+        (
+            TABLE_KEYS.partition_key.to_owned(),
+            TABLE_KEYS.sort_key.to_owned()
+        )
+    );
+    let indexes = props["GlobalSecondaryIndexes"].as_sequence().unwrap();
+    assert_eq!(indexes.len(), INDEXES.len());
+    for index in INDEXES {
+        let declared = indexes
+            .iter()
+            .find(|i| i["IndexName"] == index.name)
+            .unwrap_or_else(|| panic!("{}", index.name));
+        assert_eq!(
+            keys(&declared["KeySchema"]),
+            (
+                index.keys.partition_key.to_owned(),
+                index.keys.sort_key.to_owned()
+            )
+        );
+        assert_eq!(declared["Projection"]["ProjectionType"], "ALL");
+    }
+    assert_eq!(
+        props["TimeToLiveSpecification"]["AttributeName"],
+        TTL_ATTRIBUTE
+    );
+    assert_eq!(props["TimeToLiveSpecification"]["Enabled"], true);
+    assert_eq!(
+        props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"],
+        true
+    );
+}
+
+#[test]
+fn tracing_logging_xray_and_secrets_are_set_up() {
+    let t = template();
+    let globals = &t["Globals"]["Function"];
+    assert_eq!(globals["Tracing"], "Active");
+    assert_eq!(globals["Runtime"], "provided.al2023");
+    assert_eq!(globals["Handler"], "bootstrap");
+    assert_eq!(
+        reference(&globals["Architectures"][0]),
+        Some("Architecture")
+    );
+    assert_eq!(t["Parameters"]["Architecture"]["Default"], "arm64");
+    assert_eq!(globals["LoggingConfig"]["LogFormat"], "JSON");
+    let env = &globals["Environment"]["Variables"];
+    assert_eq!(reference(&env["CRUDDUR_TABLE_NAME"]), Some("Table"));
+    assert_eq!(reference(&env["CRUDDUR_STAGE"]), Some("Stage"));
+    assert_eq!(env["OTEL_SERVICE_NAME"], "cruddur");
+    let whole = std::fs::read_to_string(root().join("template.yaml")).unwrap();
+    assert!(
+        !whole.contains("CRUDDUR_LOCAL_USER"),
+        "the local stand-in user never reaches AWS"
+    );
+    assert!(t["Parameters"]["Stage"]["Default"] != "local");
+
+    let resources = &t["Resources"];
+    let api = &resources["CruddurApi"];
+    assert_eq!(api["Type"], "AWS::Serverless::Api");
+    assert_eq!(api["Properties"]["TracingEnabled"], true);
+    assert!(
+        text(&api["Properties"]["Auth"]["Authorizers"]["CognitoAuthorizer"]["UserPoolArn"])
+            .contains("UserPool.Arn")
+    );
+    assert!(text(&api["Properties"]["Cors"]["AllowOrigin"]).contains("FrontendUrl"));
+
+    let group = &resources["XRayGroup"];
+    assert_eq!(group["Type"], "AWS::XRay::Group");
+    assert_eq!(group["Properties"]["GroupName"], "Cruddur");
+    let filter = group["Properties"]["FilterExpression"].as_str().unwrap();
+    assert!(filter.contains("fault") && filter.contains("error") && filter.contains("cruddur"));
+    let rule = &resources["XRaySamplingRule"]["Properties"]["SamplingRule"];
+    assert_eq!(rule["RuleName"], "Cruddur");
+    assert_eq!(rule["Priority"], 9000);
+    assert_eq!(rule["FixedRate"], 0.1);
+    assert_eq!(rule["ReservoirSize"], 5);
+
+    for secret in ["HoneycombApiKey", "RollbarAccessToken"] {
+        assert_eq!(t["Parameters"][secret]["NoEcho"], true, "{secret}");
+    }
+    let samconfig = std::fs::read_to_string(root().join("samconfig.toml")).unwrap();
+    for secret in [
+        "HoneycombApiKey=",
+        "RollbarAccessToken=",
+        "ROLLBAR_ACCESS_TOKEN",
+        "x-honeycomb-team",
+    ] {
+        assert!(
+            !samconfig.contains(secret),
+            "no secret ({secret}) in samconfig.toml"
+        );
+    }
+
+    let pool = &resources["UserPool"];
+    assert_eq!(pool["Type"], "AWS::Cognito::UserPool");
+    assert_eq!(
+        resources["UserPoolClient"]["Type"],
+        "AWS::Cognito::UserPoolClient"
+    );
+    for output in [
+        "ApiUrl",
+        "UserPoolId",
+        "UserPoolClientId",
+        "TableName",
+        "XRayServiceMap",
+        "XRayGroup",
+    ] {
+        assert!(
+            !text(&t["Outputs"][output]["Value"]).trim().is_empty(),
+            "{output}"
+        );
+    }
+}
