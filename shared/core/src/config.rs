@@ -17,6 +17,11 @@ pub struct Config {
     pub sqlite_path: PathBuf,
     /// `FRONTEND_URL` (and `BACKEND_URL`): origins allowed by CORS. Empty: any origin.
     pub allowed_origins: Vec<String>,
+    /// `CRUDDUR_TABLE_NAME`: use the DynamoDB store on this table instead of SQLite.
+    pub table_name: Option<String>,
+    /// `CRUDDUR_SEED_DEMO_DATA` (default `true`): write the demo data into a store that lacks it
+    /// (and create a missing DynamoDB table). The deployed stack sets `false`.
+    pub seed_demo_data: bool,
 }
 
 impl Config {
@@ -49,6 +54,9 @@ impl Config {
                 .map(PathBuf::from)
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_SQLITE_PATH)),
             allowed_origins,
+            table_name: non_empty("CRUDDUR_TABLE_NAME"),
+            seed_demo_data: non_empty("CRUDDUR_SEED_DEMO_DATA")
+                .is_none_or(|v| !matches!(v.to_ascii_lowercase().as_str(), "false" | "0" | "no")),
         }
     }
 

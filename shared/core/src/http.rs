@@ -19,7 +19,7 @@ use crate::auth;
 use crate::config::Config;
 use crate::domain::{percent_decode, User};
 use crate::error::ApiError;
-use crate::store::{seed, Page, SqliteStore, Store, StoreError};
+use crate::store::{seed, DynamoStore, Page, SqliteStore, Store, StoreError};
 
 /// Largest request body accepted (API Gateway allows more; Cruddur never needs it).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -361,15 +361,29 @@ impl Reply {
     }
 }
 
-/// Opens the configured store, seeding a new embedded database with the demo data.
+/// Opens the configured store: DynamoDB when `CRUDDUR_TABLE_NAME` is set, else the embedded
+/// SQLite file. Unless seeding is off, a store without the demo data gets it (and a missing
+/// DynamoDB table is created from the schema).
 async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StoreError> {
-    let store = SqliteStore::open(&config.sqlite_path)?;
-    if !store.is_seeded()? {
-        seed::seed_demo_data(&store, chrono::Utc::now()).await?;
-        store.mark_seeded()?;
-        tracing::info!(path = %config.sqlite_path.display(), "seeded a new database with the demo data");
+    let store: Arc<dyn Store> = match &config.table_name {
+        Some(table) => {
+            let dynamo = DynamoStore::from_env(table.clone()).await;
+            if config.seed_demo_data {
+                dynamo.create_table().await?;
+            }
+            Arc::new(dynamo)
+        }
+        None => Arc::new(SqliteStore::open(&config.sqlite_path)?),
+    };
+    if config.seed_demo_data && !store.is_seeded().await? {
+        seed::seed_demo_data(store.as_ref(), chrono::Utc::now()).await?;
+        store.mark_seeded().await?;
+        tracing::info!(
+            store = store.system(),
+            "seeded the store with the demo data"
+        );
     }
-    Ok(Arc::new(store))
+    Ok(store)
 }
 
 fn log_error(err: &ApiError) {

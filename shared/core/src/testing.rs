@@ -156,3 +156,34 @@ pub fn event_as_function_url(name: &str) -> Request {
     });
     request(&event)
 }
+
+/// A DynamoDB store on a fresh table at `endpoint` (DynamoDB Local), with test credentials.
+pub async fn dynamo_store(endpoint: &str) -> crate::store::DynamoStore {
+    use aws_sdk_dynamodb::config::{Credentials, Region};
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new(
+            "local",
+            "local",
+            None,
+            None,
+            "cruddur-tests",
+        ))
+        .load()
+        .await;
+    let table = format!("cruddur-test-{}", uuid::Uuid::new_v4().simple());
+    let store =
+        crate::store::DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), table, "us-east-1");
+    store.create_table().await.expect("create the table");
+    store
+}
+
+/// [`dynamo_store`] with the demo data.
+pub async fn seeded_dynamo_store(endpoint: &str) -> Arc<dyn Store> {
+    let store = dynamo_store(endpoint).await;
+    seed::seed_demo_data(&store, chrono::Utc::now())
+        .await
+        .expect("seed");
+    Arc::new(store)
+}

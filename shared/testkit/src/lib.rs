@@ -3,12 +3,14 @@
 //! standing in for an OTLP backend or Rollbar. Plus a way to run a built function binary
 //! against them.
 
+pub mod dynamo;
 pub mod http;
 pub mod otlp;
 pub mod process;
 pub mod runtime;
 pub mod xray;
 
+pub use dynamo::dynamo_local;
 pub use http::{HttpSink, Recorded};
 pub use process::FunctionProcess;
 pub use runtime::{Outcome, RuntimeEmulator};

@@ -10,10 +10,12 @@ use crate::domain::{
 
 #[cfg(any(test, feature = "testing"))]
 pub mod contract;
+pub mod dynamo;
 pub mod dynamo_schema;
 pub mod seed;
 pub mod sqlite;
 
+pub use dynamo::DynamoStore;
 pub use sqlite::SqliteStore;
 
 /// Activities per page of a feed.
@@ -87,6 +89,11 @@ pub enum UserCreation {
 pub trait Store: Send + Sync {
     /// Which backend this is (`sqlite`, `dynamodb`), for logs and spans.
     fn system(&self) -> &'static str;
+
+    /// Whether the demo data has been written (see [`seed::seed_demo_data`]).
+    async fn is_seeded(&self) -> StoreResult<bool>;
+    /// Records that the demo data has been written.
+    async fn mark_seeded(&self) -> StoreResult<()>;
 
     async fn user_by_handle(&self, handle: &str) -> StoreResult<Option<User>>;
     async fn user_by_cognito_sub(&self, sub: &str) -> StoreResult<Option<User>>;

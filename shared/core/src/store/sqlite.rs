@@ -128,26 +128,6 @@ impl SqliteStore {
         })
     }
 
-    /// Whether the demo data has been written to this database.
-    pub fn is_seeded(&self) -> StoreResult<bool> {
-        self.run("is_seeded", |conn| {
-            Ok(conn
-                .query_row("SELECT 1 FROM meta WHERE key = 'seeded'", [], |_| Ok(()))
-                .optional()?
-                .is_some())
-        })
-    }
-
-    pub fn mark_seeded(&self) -> StoreResult<()> {
-        self.run("mark_seeded", |conn| {
-            conn.execute(
-                "INSERT OR IGNORE INTO meta (key, value) VALUES ('seeded', ?1)",
-                [Utc::now().to_rfc3339()],
-            )?;
-            Ok(())
-        })
-    }
-
     /// Runs one store operation inside its span, holding the connection.
     fn run<T>(
         &self,
@@ -244,6 +224,25 @@ impl SqliteStore {
 impl Store for SqliteStore {
     fn system(&self) -> &'static str {
         "sqlite"
+    }
+
+    async fn is_seeded(&self) -> StoreResult<bool> {
+        self.run("is_seeded", |conn| {
+            Ok(conn
+                .query_row("SELECT 1 FROM meta WHERE key = 'seeded'", [], |_| Ok(()))
+                .optional()?
+                .is_some())
+        })
+    }
+
+    async fn mark_seeded(&self) -> StoreResult<()> {
+        self.run("mark_seeded", |conn| {
+            conn.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('seeded', ?1)",
+                [Utc::now().to_rfc3339()],
+            )?;
+            Ok(())
+        })
     }
 
     async fn user_by_handle(&self, handle: &str) -> StoreResult<Option<User>> {
