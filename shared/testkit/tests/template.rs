@@ -261,7 +261,10 @@ fn tracing_logging_xray_and_secrets_are_set_up() {
     assert_eq!(reference(&env["CRUDDUR_TABLE_NAME"]), Some("Table"));
     assert_eq!(reference(&env["CRUDDUR_STAGE"]), Some("Stage"));
     assert_eq!(env["OTEL_SERVICE_NAME"], "cruddur");
-    assert_eq!(env["CRUDDUR_SEED_DEMO_DATA"], "false", "no demo data in a deployed table");
+    assert_eq!(
+        env["CRUDDUR_SEED_DEMO_DATA"], "false",
+        "no demo data in a deployed table"
+    );
     let whole = std::fs::read_to_string(root().join("template.yaml")).unwrap();
     assert!(
         !whole.contains("CRUDDUR_LOCAL_USER"),
