@@ -30,6 +30,9 @@ async fn start(function: &str, env: &[(&str, &str)], rollbar: HttpSink) -> Harne
         ("ROLLBAR_ENDPOINT", &endpoint),
         ("CRUDDUR_STAGE", "prod"),
         ("AWS_XRAY_DAEMON_ADDRESS", xray.address()),
+        // Order, not deadline, is under test here (the stalled case sets its own).
+        ("ROLLBAR_TIMEOUT_MS", "10000"),
+        ("CRUDDUR_TELEMETRY_FLUSH_TIMEOUT_MS", "10000"),
     ];
     all.extend_from_slice(env);
     let process = if function == "panicking" {

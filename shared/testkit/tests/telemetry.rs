@@ -46,6 +46,9 @@ async fn start_with_sink(function: &str, env: &[(&str, &str)], otlp: HttpSink) -
         ("OTEL_EXPORTER_OTLP_HEADERS", "x-honeycomb-team=test-key"),
         ("CRUDDUR_SQLITE_PATH", &db_path),
         ("CRUDDUR_STAGE", "prod"),
+        // These tests check the order of events, not the deadline: a generous one keeps a busy
+        // machine from turning a slow first export into a false failure.
+        ("CRUDDUR_TELEMETRY_FLUSH_TIMEOUT_MS", "10000"),
     ];
     all_env.extend_from_slice(env);
     let process = FunctionProcess::spawn(function, &runtime.address(), &all_env);
