@@ -176,3 +176,33 @@ async fn x_ray_sees_the_dynamodb_node() {
     assert!(operations.contains(&"Query"), "{operations:?}");
     assert!(operations.contains(&"GetItem"), "{operations:?}");
 }
+
+#[tokio::test]
+async fn a_local_endpoint_needs_no_credentials_or_region() {
+    let runtime = RuntimeEmulator::start().await;
+    let table = format!("bare-{}", std::process::id());
+    let process = FunctionProcess::spawn(
+        "home-activities",
+        &runtime.address(),
+        &[
+            ("CRUDDUR_TABLE_NAME", &table),
+            ("AWS_ENDPOINT_URL_DYNAMODB", dynamo_local().endpoint()),
+        ],
+    );
+    let outcome = runtime
+        .invoke(&event_json("home-activities"), None, WAIT)
+        .await
+        .unwrap();
+    let (status, body, _) = outcome.http();
+    if status != 200 {
+        for l in process.lines() {
+            eprintln!("LINE {l}");
+        }
+    }
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body.as_array().map(Vec::len),
+        Some(3),
+        "created, seeded and read"
+    );
+}

@@ -50,8 +50,34 @@ pub struct DynamoStore {
 impl DynamoStore {
     /// A store on `table`, configured the standard way (region, credentials, and endpoint, e.g.
     /// `AWS_ENDPOINT_URL_DYNAMODB` for DynamoDB Local).
+    ///
+    /// For a local endpoint (`AWS_ENDPOINT_URL_DYNAMODB` or `AWS_ENDPOINT_URL` set) without
+    /// credentials or region, DynamoDB Local's placeholders are used instead of probing instance
+    /// metadata (which would stall each cold start); in AWS, Lambda provides both.
     pub async fn from_env(table: impl Into<String>) -> Self {
-        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let local_endpoint = ["AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL"]
+            .iter()
+            .any(|name| std::env::var(name).is_ok_and(|v| !v.trim().is_empty()));
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        if local_endpoint {
+            if std::env::var_os("AWS_ACCESS_KEY_ID").is_none()
+                && std::env::var_os("AWS_PROFILE").is_none()
+            {
+                loader = loader.credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                    "local",
+                    "local",
+                    None,
+                    None,
+                    "dynamodb-local",
+                ));
+            }
+            if std::env::var_os("AWS_REGION").is_none()
+                && std::env::var_os("AWS_DEFAULT_REGION").is_none()
+            {
+                loader = loader.region(aws_sdk_dynamodb::config::Region::new("us-east-1"));
+            }
+        }
+        let config = loader.load().await;
         Self::new(
             Client::new(&config),
             table,
