@@ -10,6 +10,7 @@ use std::future::Future;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::RequestId;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
@@ -307,6 +308,21 @@ impl DynamoStore {
         })
     }
 
+    /// Runs a Query through every page; returns the items and how many matched (for `Select::Count`).
+    async fn query_all(&self, query: QueryFluentBuilder) -> StoreResult<(Vec<Item>, i64)> {
+        let (mut items, mut count, mut start) = (Vec::new(), 0i64, None);
+        loop {
+            let request = query.clone().set_exclusive_start_key(start).send();
+            let output = self.call("Query", request).await.map_err(unavailable)?;
+            items.extend(output.items.unwrap_or_default());
+            count += i64::from(output.count);
+            start = output.last_evaluated_key;
+            if start.is_none() {
+                return Ok((items, count));
+            }
+        }
+    }
+
     async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), Vec<Option<String>>> {
         let request = self
             .client
@@ -458,28 +474,17 @@ impl Store for DynamoStore {
     }
 
     async fn cruds_count(&self, user: &User) -> StoreResult<i64> {
-        let mut count = 0i64;
-        let mut start = None;
-        loop {
-            let request = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name("gsi2")
-                .key_condition_expression("gsi2pk = :pk")
-                .filter_expression("expires_at > :now")
-                .expression_attribute_values(":pk", s(format!("ACTIVITIES#{}", user.uuid)))
-                .expression_attribute_values(":now", n(Utc::now().timestamp_millis()))
-                .select(aws_sdk_dynamodb::types::Select::Count)
-                .set_exclusive_start_key(start)
-                .send();
-            let output = self.call("Query", request).await.map_err(unavailable)?;
-            count += i64::from(output.count);
-            start = output.last_evaluated_key;
-            if start.is_none() {
-                return Ok(count);
-            }
-        }
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name("gsi2")
+            .key_condition_expression("gsi2pk = :pk")
+            .filter_expression("expires_at > :now")
+            .expression_attribute_values(":pk", s(format!("ACTIVITIES#{}", user.uuid)))
+            .expression_attribute_values(":now", n(Utc::now().timestamp_millis()))
+            .select(aws_sdk_dynamodb::types::Select::Count);
+        Ok(self.query_all(query).await?.1)
     }
 
     async fn search(&self, term: &SearchTerm, page: PageRequest) -> StoreResult<Page<Activity>> {
@@ -541,25 +546,14 @@ impl Store for DynamoStore {
         uuid: Uuid,
     ) -> StoreResult<Option<(Activity, Vec<Activity>)>> {
         let now = Utc::now();
-        let mut items = Vec::new();
-        let mut start = None;
-        loop {
-            let request = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(activity_pk(uuid)))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send();
-            let output = self.call("Query", request).await.map_err(unavailable)?;
-            items.extend(output.items.unwrap_or_default());
-            start = output.last_evaluated_key;
-            if start.is_none() {
-                break;
-            }
-        }
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(activity_pk(uuid)))
+            .consistent_read(true);
+        let (items, _) = self.query_all(query).await?;
         // The activity sorts first (`ACTIVITY` < `REPLY#...`), its replies after it, oldest first.
         let mut activities = items
             .iter()
@@ -659,59 +653,40 @@ impl Store for DynamoStore {
     }
 
     async fn message_groups(&self, user: &User) -> StoreResult<Vec<MessageGroup>> {
-        let mut groups = Vec::new();
-        let mut start = None;
-        loop {
-            let request = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name("gsi1")
-                .key_condition_expression("gsi1pk = :pk")
-                .expression_attribute_values(":pk", s(format!("GROUPS#{}", user.uuid)))
-                .scan_index_forward(false)
-                .set_exclusive_start_key(start)
-                .send();
-            let output = self.call("Query", request).await.map_err(unavailable)?;
-            for item in output.items.unwrap_or_default() {
-                groups.push(MessageGroup {
-                    uuid: get_uuid(&item, "message_group_uuid")?,
-                    display_name: get_s(&item, "other_display_name")?,
-                    handle: get_s(&item, "other_handle")?,
-                    message: get_s(&item, "last_message")?,
-                    created_at: get_time(&item, "last_message_at")?,
-                });
-            }
-            start = output.last_evaluated_key;
-            if start.is_none() {
-                return Ok(groups);
-            }
-        }
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name("gsi1")
+            .key_condition_expression("gsi1pk = :pk")
+            .expression_attribute_values(":pk", s(format!("GROUPS#{}", user.uuid)))
+            .scan_index_forward(false);
+        let (items, _) = self.query_all(query).await?;
+        items
+            .iter()
+            .map(|item| {
+                Ok(MessageGroup {
+                    uuid: get_uuid(item, "message_group_uuid")?,
+                    display_name: get_s(item, "other_display_name")?,
+                    handle: get_s(item, "other_handle")?,
+                    message: get_s(item, "last_message")?,
+                    created_at: get_time(item, "last_message_at")?,
+                })
+            })
+            .collect()
     }
 
     async fn messages_between(&self, user: &User, other: &User) -> StoreResult<Vec<Message>> {
         let group = message_group_uuid(user.uuid, other.uuid);
-        let mut messages = Vec::new();
-        let mut start = None;
-        loop {
-            let request = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :message)")
-                .expression_attribute_values(":pk", s(format!("GROUP#{group}")))
-                .expression_attribute_values(":message", s("MESSAGE#"))
-                .set_exclusive_start_key(start)
-                .send();
-            let output = self.call("Query", request).await.map_err(unavailable)?;
-            for item in output.items.unwrap_or_default() {
-                messages.push(message_from(&item)?);
-            }
-            start = output.last_evaluated_key;
-            if start.is_none() {
-                return Ok(messages);
-            }
-        }
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :message)")
+            .expression_attribute_values(":pk", s(format!("GROUP#{group}")))
+            .expression_attribute_values(":message", s("MESSAGE#"));
+        let (items, _) = self.query_all(query).await?;
+        items.iter().map(message_from).collect()
     }
 
     async fn create_message(&self, message: NewMessage) -> StoreResult<Message> {
