@@ -2,12 +2,17 @@
 """End-to-end pass: invoke every events/*.json with `cargo lambda invoke` against a running
 `cargo lambda watch`, and check each answer. Every event file must have an expectation here.
 
-usage: e2e.py PORT
+With --xray FILE BIN, the functions were sending their segments to `cruddur-xray listen --out
+FILE`; then every invocation must show as one trace, in order, with its status and X-Ray's
+error/fault/throttle flags (read back with `BIN traces --from FILE`).
+
+usage: e2e.py PORT [--xray FILE BIN]
 """
 import json
 import pathlib
 import subprocess
 import sys
+import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 FUNCTIONS = sorted((p.name for p in (ROOT / "functions").iterdir() if p.is_dir()), key=len, reverse=True)
@@ -93,8 +98,49 @@ def check(port, path):
     return None if body_ok(body) else f"unexpected body: {raw}"
 
 
+def expected_flags(status):
+    if status == 429:
+        return {"THROTTLE"}
+    if 400 <= status < 500:
+        return {"ERROR"}
+    if status >= 500:
+        return {"FAULT"}
+    return set()
+
+
+def check_traces(names, xray_file, xray_bin):
+    """One trace per invocation, in order, each flagged as its status says. Returns problems."""
+    deadline = time.time() + 20
+    while True:
+        listed = subprocess.run([xray_bin, "traces", "--from", xray_file], capture_output=True, text=True)
+        lines = listed.stdout.splitlines()
+        if len(lines) >= len(names) or time.time() > deadline:
+            break
+        time.sleep(0.3)
+    if listed.returncode != 0:
+        return [f"cruddur-xray traces failed: {listed.stderr.strip()}"]
+    problems = []
+    if len(lines) != len(names):
+        problems.append(f"{len(lines)} traces for {len(names)} invocations")
+    for name, line in zip(names, lines):
+        function = function_of(name)
+        if f'function="{function}"' not in line:
+            problems.append(f"events/{name}.json: trace is not from {function}: {line}")
+            continue
+        status = EXPECTED[name][0]
+        if not isinstance(status, int):
+            continue
+        flags = {flag for flag in ("ERROR", "FAULT", "THROTTLE") if f"  {flag}" in line}
+        if f"-> {status}" not in line or not expected_flags(status) <= flags or (
+            status < 400 and flags
+        ):
+            problems.append(f"events/{name}.json: expected {status} {sorted(expected_flags(status))}: {line}")
+    return problems
+
+
 def main():
     port = int(sys.argv[1])
+    xray = sys.argv[3:5] if len(sys.argv) >= 5 and sys.argv[2] == "--xray" else None
     events = sorted((ROOT / "events").glob("*.json"))
     failures = passed = 0
     for path in events:
@@ -102,6 +148,13 @@ def main():
         print(f"{'FAIL' if problem else 'ok  '} events/{path.name}" + (f": {problem}" if problem else ""))
         failures += bool(problem)
         passed += not problem
+    if xray:
+        problems = check_traces([p.stem for p in events], *xray)
+        for problem in problems:
+            print(f"FAIL x-ray: {problem}")
+        failures += len(problems)
+        if not problems:
+            print(f"ok   x-ray: {len(events)} traces, each with its status and flags")
     stale = set(EXPECTED) - {p.stem for p in events}
     for name in sorted(stale):
         print(f"FAIL expectation for missing events/{name}.json")

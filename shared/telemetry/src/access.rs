@@ -163,6 +163,15 @@ where
         );
         span.record("http.request.method", method.as_str());
         span.record("url.path", path.as_str());
+        // The service map and trace views show where a request went; never the query string.
+        if let Some(host) = req.headers().get(HOST).and_then(|h| h.to_str().ok()) {
+            let scheme = req
+                .headers()
+                .get("x-forwarded-proto")
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("http");
+            span.record("url.full", format!("{scheme}://{host}{path}").as_str());
+        }
         if self.reporter.is_some() {
             let description = request_description(&req);
             with_context(&span, |c| c.request = Some(description));

@@ -147,6 +147,7 @@ where
             correlation_id = Empty,
             http.request.method = Empty,
             url.path = Empty,
+            url.full = Empty,
             http.response.status_code = Empty,
         );
         if let Some(parent_context) = parent.otel_context() {

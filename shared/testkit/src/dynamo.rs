@@ -2,11 +2,9 @@
 //! Java on a free loopback port, in memory. One per test process; it stops when the process ends
 //! (a shell watches the test's stdin pipe and kills Java when it closes).
 
-use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
 
 pub struct DynamoLocal {
     endpoint: String,
@@ -41,30 +39,13 @@ impl DynamoLocal {
     fn start() -> Self {
         let jar = jar();
         let dir = jar.parent().expect("jar directory").to_path_buf();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let script = format!(
-            "java -Djava.library.path=./DynamoDBLocal_lib -jar DynamoDBLocal.jar -inMemory -port {port} >/dev/null 2>&1 & pid=$!; cat >/dev/null; kill $pid"
+        let (process, port) = crate::service::start_on_free_port(
+            "DynamoDB Local (is Java installed?)",
+            &dir,
+            |port| {
+                format!("java -Djava.library.path=./DynamoDBLocal_lib -jar DynamoDBLocal.jar -inMemory -port {port}")
+            },
         );
-        let process = Command::new("sh")
-            .arg("-c")
-            .arg(script)
-            .current_dir(dir)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start DynamoDB Local (is Java installed?)");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "DynamoDB Local did not start on port {port}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
         Self {
             endpoint: format!("http://127.0.0.1:{port}"),
             _process: process,

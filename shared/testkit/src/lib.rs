@@ -5,13 +5,16 @@
 
 pub mod dynamo;
 pub mod http;
+pub mod moto;
 pub mod otlp;
 pub mod process;
 pub mod runtime;
+pub mod service;
 pub mod xray;
 
 pub use dynamo::dynamo_local;
 pub use http::{HttpSink, Recorded};
+pub use moto::moto;
 pub use process::FunctionProcess;
 pub use runtime::{Outcome, RuntimeEmulator};
 pub use xray::XrayCollector;

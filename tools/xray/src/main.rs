@@ -172,7 +172,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             for trace in &traces {
                 println!("{}", tree::summary_line(trace));
             }
-            eprintln!("{} traces", traces.len());
+            eprintln!("{}", map_render::plural(traces.len(), "trace"));
             Ok(())
         }
         Command::Trace { id, source } => {

@@ -6,10 +6,10 @@ use crate::map::{Health, NodeKey, ServiceMap, Stats};
 
 pub fn text(map: &ServiceMap) -> String {
     let mut out = format!(
-        "service map: {} nodes, {} edges, from {} traces",
-        map.nodes.len(),
-        map.edges.len(),
-        map.traces
+        "service map: {}, {}, from {}",
+        plural(map.nodes.len(), "node"),
+        plural(map.edges.len(), "edge"),
+        plural(map.traces, "trace")
     );
     if map.partial_traces > 0 {
         out.push_str(&format!(
@@ -262,15 +262,19 @@ pub fn html(map: &ServiceMap, title: &str) -> String {
 <style>body{{font-family:Helvetica,Arial,sans-serif;margin:24px;color:#263238}}table{{border-collapse:collapse;margin-top:16px}}td,th{{border:1px solid #cfd8dc;padding:4px 10px;text-align:left}}.legend span{{display:inline-block;padding:2px 8px;margin-right:6px;border-radius:6px;border:2px solid}}</style>
 </head><body>
 <h1>{title}</h1>
-<p>{} nodes, {} edges, from {} traces.</p>{partial}
+<p>{}, {}, from {}.</p>{partial}
 <p class="legend"><span style="background:#e8f5e9;border-color:#2e7d32">OK</span><span style="background:#fff3e0;border-color:#ef6c00">errors (4xx)</span><span style="background:#f3e5f5;border-color:#7b1fa2">throttles (429)</span><span style="background:#ffebee;border-color:#c62828">faults (5xx)</span></p>
 {svg}
 {table}
 </body></html>
 "##,
-        map.nodes.len(),
-        map.edges.len(),
-        map.traces,
+        plural(map.nodes.len(), "node"),
+        plural(map.edges.len(), "edge"),
+        plural(map.traces, "trace"),
         title = escape_html(title),
     )
+}
+
+pub fn plural(n: usize, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
 }

@@ -167,11 +167,18 @@ impl Trace {
             .collect()
     }
 
-    /// The first segment of the trace (where the request entered), if it arrived.
+    /// Where the request entered: the first segment, or, when the segment above never arrived
+    /// (a Lambda function's facade, locally), the first subsegment below it.
     pub fn entry(&self) -> Option<&Span> {
-        self.roots.iter().find_map(|root| match root {
+        let segment = self.roots.iter().find_map(|root| match root {
             Root::Span(span) if span.is_segment => Some(span.as_ref()),
             _ => None,
+        });
+        segment.or_else(|| {
+            self.roots.iter().find_map(|root| match root {
+                Root::Span(span) => Some(span.as_ref()),
+                Root::MissingParent { children, .. } => children.first(),
+            })
         })
     }
 

@@ -38,8 +38,7 @@ pub fn render(trace: &Trace) -> String {
 
 fn header(trace: &Trace) -> String {
     let mut parts = vec![format!("trace {}", trace.id), duration(trace.duration_ms())];
-    let n = trace.documents.len();
-    parts.push(format!("{n} document{}", if n == 1 { "" } else { "s" }));
+    parts.push(crate::map_render::plural(trace.documents.len(), "document"));
     if !trace.is_complete() {
         parts.push("partial".into());
     }
@@ -148,7 +147,7 @@ pub fn summary_line(trace: &Trace) -> String {
             parts.push(entry.name.clone());
             parts.extend(http_summary(entry));
         }
-        None => parts.push("(entry segment not received)".to_owned()),
+        None => parts.push("(empty)".to_owned()),
     }
     parts.extend(flags(
         trace.has(|s| s.error),

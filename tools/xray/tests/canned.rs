@@ -194,6 +194,11 @@ fn filters_select_traces_like_x_ray_filter_expressions() {
     assert_eq!(select("service(\"cruddur-api/Prod\")"), vec![T1]);
     assert_eq!(select("responsetime > 0.08"), vec![T2]);
     assert_eq!(select("http.status = 200"), vec![T1]);
+    // Without its facade segment, a Lambda trace is entered at the function's own subsegment.
+    assert_eq!(
+        select("http.status = 422 AND http.method = \"POST\""),
+        vec![T3]
+    );
     assert_eq!(select("http.url CONTAINS \"/Prod/\""), vec![T1]);
     assert_eq!(select("!(annotation.handle = \"worf\")"), vec![T1]);
     assert!(select("annotation.handle = \"nobody\"").is_empty());
@@ -207,7 +212,7 @@ fn the_trace_list_has_one_line_per_trace() {
         vec![
             "1-65f0a2b1-0123456789abcdef01234567  2024-03-12T18:28:01.000Z  70.0 ms  cruddur-api/Prod  GET https://api.example.com/Prod/api/activities/home -> 200  {ColdStart=true, handle=\"andrewbrown\", service=\"cruddur\"}",
             "1-65f0a2b2-89abcdef0123456789abcdef  2024-03-12T18:28:02.000Z  100.0 ms  home-activities  ERROR  FAULT  THROTTLE  {ColdStart=false, handle=\"worf\", service=\"cruddur\"}",
-            "1-65f0a2b3-fedcba9876543210fedcba98  2024-03-12T18:28:03.000Z  20.0 ms  (entry segment not received)  ERROR  {handle=\"worf\"}",
+            "1-65f0a2b3-fedcba9876543210fedcba98  2024-03-12T18:28:03.000Z  20.0 ms  create-activity  POST /api/activities -> 422  ERROR  {handle=\"worf\"}",
         ]
     );
 }
