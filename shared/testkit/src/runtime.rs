@@ -44,7 +44,7 @@ impl Outcome {
         (status, body, text)
     }
 
-    /// The response latency as Lambda bills and callers feel it.
+    /// The response latency as callers feel it (event handed out -> response posted).
     pub fn latency(&self) -> Duration {
         self.posted_at.saturating_duration_since(self.handed_out_at)
     }

@@ -1,0 +1,197 @@
+//! cruddur-bench: cold start, warm latency and memory of the traced functions against telemetry
+//! off, a bare lambda_runtime hello and the original Python stack, on a Runtime API emulator.
+//! Writes BENCHMARKS.md. Run it with `scripts/bench` (it builds the release bootstraps first).
+//!
+//!   cruddur-bench [--rounds 5] [--invocations 200] [--out BENCHMARKS.md] [--no-python]
+
+mod measure;
+mod report;
+mod variants;
+
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
+use std::time::Duration;
+
+use cruddur_testkit::http::SinkBehavior;
+use cruddur_testkit::{HttpSink, XrayCollector};
+
+struct Options {
+    rounds: usize,
+    invocations: usize,
+    out: PathBuf,
+    python: bool,
+}
+
+fn usage() -> String {
+    "usage: cruddur-bench [--rounds N] [--invocations N] [--out FILE] [--no-python]".into()
+}
+
+fn parse_args() -> Result<Options, String> {
+    let mut options = Options {
+        rounds: 5,
+        invocations: 200,
+        out: variants::root().join("BENCHMARKS.md"),
+        python: true,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut number = |name: &str| -> Result<usize, String> {
+            args.next()
+                .and_then(|v| v.parse().ok())
+                .filter(|n: &usize| *n >= 2)
+                .ok_or_else(|| format!("{name} needs a number of at least 2\n{}", usage()))
+        };
+        match arg.as_str() {
+            "--rounds" => options.rounds = number("--rounds")?,
+            "--invocations" => options.invocations = number("--invocations")?,
+            "--out" => {
+                options.out = args
+                    .next()
+                    .map(PathBuf::from)
+                    .ok_or_else(|| format!("--out needs a file\n{}", usage()))?
+            }
+            "--no-python" => options.python = false,
+            "-h" | "--help" => return Err(usage()),
+            other => return Err(format!("unknown argument {other}\n{}", usage())),
+        }
+    }
+    Ok(options)
+}
+
+fn command_output(program: &str, args: &[&str]) -> Option<String> {
+    let output = Command::new(program).args(args).output().ok()?;
+    Some(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+}
+
+fn machine() -> Vec<String> {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .map(|m| m.trim().to_owned())
+        .unwrap_or_else(|| "unknown CPU".into());
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find(|l| l.starts_with("MemTotal"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kib| kib.parse::<f64>().ok())
+        })
+        .map(|kib| format!("{:.0} GiB RAM", kib / 1024.0 / 1024.0))
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    vec![
+        format!("{model}, {cores} cores, {memory}"),
+        format!(
+            "{} {}",
+            command_output("uname", &["-s"]).unwrap_or_default(),
+            command_output("uname", &["-rm"]).unwrap_or_default()
+        ),
+        command_output("rustc", &["-V"]).unwrap_or_default(),
+        command_output("python3", &["-V"]).unwrap_or_default(),
+    ]
+}
+
+async fn run(options: Options) -> Result<(), String> {
+    let xray = XrayCollector::start();
+    let otlp = HttpSink::with_behavior(SinkBehavior {
+        delay: Duration::from_millis(50),
+        ..SinkBehavior::default()
+    })
+    .await;
+    let rollbar = HttpSink::start().await;
+    let sinks = variants::Sinks {
+        xray: xray.address().to_owned(),
+        otlp: otlp.url(),
+        rollbar: rollbar.url(),
+    };
+    let work = std::env::temp_dir().join(format!("cruddur-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
+    let result = measure_all(&options, &sinks, &work).await;
+    let _ = std::fs::remove_dir_all(&work);
+    let summaries = result?;
+
+    let context = report::Context {
+        date: chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(),
+        command: format!(
+            "scripts/bench --rounds {} --invocations {}{}",
+            options.rounds,
+            options.invocations,
+            if options.python { "" } else { " --no-python" }
+        ),
+        machine: machine(),
+        rounds: options.rounds,
+        invocations: options.invocations,
+        otlp_requests: otlp.requests().len(),
+        xray_documents: xray.documents().len(),
+    };
+    if context.otlp_requests == 0 || context.xray_documents == 0 {
+        return Err(
+            "the traced variants exported nothing: the benchmark would not measure telemetry"
+                .into(),
+        );
+    }
+    let markdown = report::markdown(&context, &summaries);
+    std::fs::write(&options.out, &markdown)
+        .map_err(|e| format!("cannot write {}: {e}", options.out.display()))?;
+    println!("{markdown}");
+    eprintln!("cruddur-bench: wrote {}", options.out.display());
+    Ok(())
+}
+
+async fn measure_all(
+    options: &Options,
+    sinks: &variants::Sinks,
+    work: &std::path::Path,
+) -> Result<Vec<report::Summary>, String> {
+    let variants = variants::all(sinks, options.python)?;
+    // Every process starts from the same seeded database.
+    let seeded = work.join("seeded.db");
+    variants::seed(&seeded, work).await?;
+    let mut runs: Vec<Vec<measure::Run>> = vec![Vec::new(); variants.len()];
+    for round in 1..=options.rounds {
+        for (i, variant) in variants.iter().enumerate() {
+            eprintln!(
+                "cruddur-bench: round {round}/{}: {}",
+                options.rounds, variant.name
+            );
+            let database = work.join(format!("run-{round}-{i}.db"));
+            std::fs::copy(&seeded, &database).map_err(|e| e.to_string())?;
+            let log = work.join(format!("run-{round}-{i}.log"));
+            let run = measure::run_once(
+                variant.function,
+                &variant.launch,
+                options.invocations,
+                &database,
+                &log,
+            )
+            .await?;
+            runs[i].push(run);
+        }
+    }
+    Ok(variants
+        .iter()
+        .zip(&runs)
+        .map(|(v, r)| report::Summary::of(&v.name, v.binary_bytes, r))
+        .collect())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let options = match parse_args() {
+        Ok(options) => options,
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(options).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("cruddur-bench: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! One measured run: launch a `bootstrap` (or the Python runtime) against a fresh Runtime API
+//! emulator, time its init and its invocations, read its peak memory, stop it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use cruddur_testkit::{lambda_trace_header, RuntimeEmulator};
+use serde_json::Value;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// How to start one variant's process.
+#[derive(Debug, Clone)]
+pub struct Launch {
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    pub dir: Option<PathBuf>,
+    pub env: Vec<(String, String)>,
+    pub event: Value,
+}
+
+/// What one process did.
+#[derive(Debug, Clone, Default)]
+pub struct Run {
+    /// exec -> first `next` poll.
+    pub init: Duration,
+    /// The first invocation (event handed out -> response posted), cold.
+    pub first: Duration,
+    /// The other invocations, warm.
+    pub warm: Vec<Duration>,
+    /// Response posted -> next poll: work done after answering (telemetry export), which Lambda
+    /// bills but no caller waits for.
+    pub after_response: Vec<Duration>,
+    /// Peak resident memory (VmHWM), KiB.
+    pub peak_rss_kib: u64,
+}
+
+/// Stops the process when dropped, whatever happened.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn peak_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kib| kib.parse().ok())
+        })
+        .unwrap_or_default()
+}
+
+fn log_tail(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(15)..].join("\n")
+}
+
+pub async fn run_once(
+    name: &str,
+    launch: &Launch,
+    invocations: usize,
+    database: &Path,
+    log: &Path,
+) -> Result<Run, String> {
+    let runtime = RuntimeEmulator::start().await;
+    let output = std::fs::File::create(log).map_err(|e| e.to_string())?;
+    let mut command = Command::new(&launch.program);
+    command
+        .args(&launch.args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("AWS_LAMBDA_RUNTIME_API", runtime.address())
+        .env("AWS_LAMBDA_FUNCTION_NAME", name)
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}"))
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
+        .env("AWS_REGION", "us-east-1")
+        .env("CRUDDUR_SQLITE_PATH", database)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(output.try_clone().map_err(|e| e.to_string())?))
+        .stderr(Stdio::from(output));
+    if let Some(dir) = &launch.dir {
+        command.current_dir(dir);
+    }
+    for (key, value) in &launch.env {
+        command.env(key, value);
+    }
+    let started = Instant::now();
+    let child = Guard(
+        command
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", launch.program.display()))?,
+    );
+    let polls = runtime.wait_for_polls(1, WAIT).await;
+    let Some(first_poll) = polls.first() else {
+        return Err(format!(
+            "{name} never polled for an event:\n{}",
+            log_tail(log)
+        ));
+    };
+    let mut run = Run {
+        init: first_poll.saturating_duration_since(started),
+        ..Run::default()
+    };
+    let mut posted = Vec::with_capacity(invocations);
+    for i in 0..invocations {
+        let (header, _, _) = lambda_trace_header(true);
+        let outcome = runtime
+            .invoke(&launch.event, Some(&header), WAIT)
+            .await
+            .map_err(|e| format!("{name}: {e}\n{}", log_tail(log)))?;
+        let status = outcome.http().0;
+        if outcome.is_error || status != 200 {
+            return Err(format!(
+                "{name} answered {status} (error: {}): {}\n{}",
+                outcome.is_error,
+                String::from_utf8_lossy(&outcome.body),
+                log_tail(log)
+            ));
+        }
+        if i == 0 {
+            run.first = outcome.latency();
+        } else {
+            run.warm.push(outcome.latency());
+        }
+        posted.push(outcome.posted_at);
+    }
+    let polls = runtime.wait_for_polls(invocations + 1, WAIT).await;
+    run.after_response = posted
+        .iter()
+        .zip(polls.iter().skip(1))
+        .map(|(posted, next)| next.saturating_duration_since(*posted))
+        .collect();
+    run.peak_rss_kib = peak_rss_kib(child.0.id());
+    drop(child);
+    Ok(run)
+}

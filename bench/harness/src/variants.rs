@@ -1,0 +1,235 @@
+//! What is measured: the same two endpoints with telemetry on and off, the bare runtime, and the
+//! original Python stack, all on the same events and the same SQLite data.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::measure::{run_once, Launch};
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
+}
+
+/// Where `cargo lambda build --release` leaves a function's `bootstrap`.
+fn bootstrap(binary: &str) -> Result<PathBuf, String> {
+    let path = target_dir().join("lambda").join(binary).join("bootstrap");
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(format!(
+            "{} is missing: run scripts/bench (it builds the release bootstraps with cargo lambda build --release)",
+            path.display()
+        ))
+    }
+}
+
+fn event(name: &str) -> Result<Value, String> {
+    let path = root().join("events").join(format!("{name}.json"));
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Where the telemetry goes.
+pub struct Sinks {
+    pub xray: String,
+    pub otlp: String,
+    pub rollbar: String,
+}
+
+pub struct Variant {
+    pub name: String,
+    /// AWS_LAMBDA_FUNCTION_NAME.
+    pub function: &'static str,
+    pub launch: Launch,
+    pub binary_bytes: Option<u64>,
+}
+
+fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn rust(
+    name: String,
+    function: &'static str,
+    binary: &str,
+    environment: Vec<(String, String)>,
+) -> Result<Variant, String> {
+    let program = bootstrap(binary)?;
+    let binary_bytes = std::fs::metadata(&program).ok().map(|m| m.len());
+    Ok(Variant {
+        name,
+        function,
+        launch: Launch {
+            program,
+            args: Vec::new(),
+            dir: None,
+            env: environment,
+            event: event(function)?,
+        },
+        binary_bytes,
+    })
+}
+
+fn python(
+    name: String,
+    function: &'static str,
+    sinks: &Sinks,
+    flush: bool,
+) -> Result<Variant, String> {
+    let dir = root().join("bench/python");
+    let rollbar = format!("{}/api/1/", sinks.rollbar);
+    let mut environment = env(&[
+        ("LAMBDA_TASK_ROOT", dir.to_str().unwrap_or_default()),
+        ("AWS_XRAY_DAEMON_ADDRESS", &sinks.xray),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &sinks.otlp),
+        ("OTEL_EXPORTER_OTLP_HEADERS", "x-honeycomb-team=bench"),
+        ("ROLLBAR_ACCESS_TOKEN", "bench"),
+        ("ROLLBAR_ENDPOINT", &rollbar),
+        ("CRUDDUR_STAGE", "bench"),
+    ]);
+    environment.push((
+        "BENCH_OTEL_FLUSH".into(),
+        if flush { "1" } else { "0" }.into(),
+    ));
+    Ok(Variant {
+        name,
+        function,
+        launch: Launch {
+            program: python_venv()?,
+            args: vec!["-m".into(), "awslambdaric".into(), "handler.handler".into()],
+            dir: Some(dir),
+            env: environment,
+            event: event(function)?,
+        },
+        binary_bytes: None,
+    })
+}
+
+/// Every variant, in the order each round runs them.
+pub fn all(sinks: &Sinks, with_python: bool) -> Result<Vec<Variant>, String> {
+    let rollbar = format!("{}/api/1/item/", sinks.rollbar);
+    let traced = env(&[
+        ("AWS_XRAY_DAEMON_ADDRESS", &sinks.xray),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &sinks.otlp),
+        ("OTEL_EXPORTER_OTLP_HEADERS", "x-honeycomb-team=bench"),
+        ("ROLLBAR_ACCESS_TOKEN", "bench"),
+        ("ROLLBAR_ENDPOINT", &rollbar),
+        ("CRUDDUR_STAGE", "bench"),
+    ]);
+    let untraced = env(&[("OTEL_SDK_DISABLED", "true"), ("CRUDDUR_STAGE", "bench")]);
+    let mut variants = vec![rust(
+        "hello (bare lambda_runtime)".into(),
+        "home-activities",
+        "bench-hello",
+        Vec::new(),
+    )?];
+    for function in ["home-activities", "create-activity"] {
+        variants.push(rust(
+            format!("{function}, telemetry on"),
+            function,
+            function,
+            traced.clone(),
+        )?);
+        variants.push(rust(
+            format!("{function}, telemetry off"),
+            function,
+            function,
+            untraced.clone(),
+        )?);
+        if with_python {
+            variants.push(python(
+                format!("{function}, Python stack"),
+                function,
+                sinks,
+                true,
+            )?);
+        }
+    }
+    if with_python {
+        variants.push(python(
+            "home-activities, Python stack, spans exported in the background".into(),
+            "home-activities",
+            sinks,
+            false,
+        )?);
+    }
+    Ok(variants)
+}
+
+/// Creates the database every run starts from: the demo data, seeded by the Rust store.
+pub async fn seed(database: &Path, work: &Path) -> Result<(), String> {
+    let seeder = rust(
+        "seed".into(),
+        "home-activities",
+        "home-activities",
+        env(&[("OTEL_SDK_DISABLED", "true"), ("CRUDDUR_STAGE", "bench")]),
+    )?;
+    run_once(
+        "home-activities",
+        &seeder.launch,
+        2,
+        database,
+        &work.join("seed.log"),
+    )
+    .await
+    .map(|_| ())
+}
+
+/// The Python baseline's interpreter, in a virtual environment the harness makes (`.venv-bench/`)
+/// from `bench/python/requirements.txt`.
+fn python_venv() -> Result<PathBuf, String> {
+    let venv = root().join(".venv-bench");
+    let python = venv.join("bin/python");
+    let requirements = root().join("bench/python/requirements.txt");
+    let stamp = venv.join(".requirements");
+    let wanted = std::fs::read_to_string(&requirements).map_err(|e| e.to_string())?;
+    if python.exists() && std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) {
+        return Ok(python);
+    }
+    eprintln!(
+        "cruddur-bench: installing the Python stack into {}",
+        venv.display()
+    );
+    let run = |program: &Path, args: &[&str]| -> Result<(), String> {
+        let status = Command::new(program)
+            .args(args)
+            .status()
+            .map_err(|e| format!("{}: {e}", program.display()))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("{} {} failed", program.display(), args.join(" ")))
+        }
+    };
+    if !python.exists() {
+        run(
+            Path::new("python3"),
+            &["-m", "venv", venv.to_str().unwrap_or_default()],
+        )?;
+    }
+    run(
+        &python,
+        &[
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-r",
+            requirements.to_str().unwrap_or_default(),
+        ],
+    )?;
+    std::fs::write(&stamp, wanted).map_err(|e| e.to_string())?;
+    Ok(python)
+}
