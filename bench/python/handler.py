@@ -33,6 +33,8 @@ class JsonFormatter(logging.Formatter):
             "service": "cruddur",
         }
         line.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            line["error"] = self.formatException(record.exc_info)
         return json.dumps(line)
 
 

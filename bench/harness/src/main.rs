@@ -158,7 +158,7 @@ async fn measure_all(
                 options.rounds, variant.name
             );
             let database = work.join(format!("run-{round}-{i}.db"));
-            std::fs::copy(&seeded, &database).map_err(|e| e.to_string())?;
+            copy_database(&seeded, &database)?;
             let log = work.join(format!("run-{round}-{i}.log"));
             let run = measure::run_once(
                 variant.function,
@@ -176,6 +176,18 @@ async fn measure_all(
         .zip(&runs)
         .map(|(v, r)| report::Summary::of(&v.name, v.binary_bytes, r))
         .collect())
+}
+
+/// Copies a SQLite database with its write-ahead log (the seeding process was stopped, not
+/// closed, so recent pages may still be in the log).
+fn copy_database(from: &std::path::Path, to: &std::path::Path) -> Result<(), String> {
+    std::fs::copy(from, to).map_err(|e| format!("copy {}: {e}", from.display()))?;
+    let wal = |p: &std::path::Path| PathBuf::from(format!("{}-wal", p.display()));
+    if wal(from).exists() {
+        std::fs::copy(wal(from), wal(to))
+            .map_err(|e| format!("copy the log of {}: {e}", from.display()))?;
+    }
+    Ok(())
 }
 
 #[tokio::main]
