@@ -9,7 +9,8 @@ use serde_json::Value;
 use crate::measure::{run_once, Launch};
 
 pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    root.canonicalize().unwrap_or(root)
 }
 
 fn target_dir() -> PathBuf {

@@ -10,7 +10,7 @@
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use opentelemetry::trace::{SpanId, Status};
@@ -23,7 +23,7 @@ use tokio::sync::oneshot;
 pub type Transform = Box<dyn Fn(SpanData) -> Option<SpanData> + Send + Sync>;
 
 enum Message {
-    Span(Box<SpanData>),
+    Spans(Vec<SpanData>),
     Flush(oneshot::Sender<()>),
 }
 
@@ -39,6 +39,9 @@ pub struct PathStats {
 struct ExportPath {
     name: &'static str,
     sender: Sender<Message>,
+    /// Spans of the current invocation, handed to the exporter thread in one message at flush:
+    /// a message per span would wake that thread on the request path, once per span.
+    pending: Mutex<Vec<SpanData>>,
     /// Spans accepted and not yet exported; at most `queue_size`.
     queued: Arc<AtomicUsize>,
     queue_size: usize,
@@ -83,6 +86,7 @@ impl ExportPath {
         Ok(Self {
             name,
             sender,
+            pending: Mutex::new(Vec::new()),
             queued,
             queue_size: queue_size.max(1),
             transform,
@@ -100,13 +104,26 @@ impl ExportPath {
             count_drop(self.name, &self.stats, &self.drop_logged, 1);
             return;
         }
-        if self.sender.send(Message::Span(Box::new(span))).is_err() {
-            self.queued.fetch_sub(1, Ordering::AcqRel);
-            count_drop(self.name, &self.stats, &self.drop_logged, 1);
+        match self.pending.lock() {
+            Ok(mut pending) => pending.push(span),
+            Err(_) => {
+                self.queued.fetch_sub(1, Ordering::AcqRel);
+                count_drop(self.name, &self.stats, &self.drop_logged, 1);
+            }
         }
     }
 
     fn request_flush(&self) -> Option<oneshot::Receiver<()>> {
+        let spans = self
+            .pending
+            .lock()
+            .map(|mut pending| std::mem::take(&mut *pending))
+            .unwrap_or_default();
+        let count = spans.len() as u64;
+        if !spans.is_empty() && self.sender.send(Message::Spans(spans)).is_err() {
+            self.queued.fetch_sub(count as usize, Ordering::AcqRel);
+            count_drop(self.name, &self.stats, &self.drop_logged, count);
+        }
         let (ack, done) = oneshot::channel();
         self.sender.send(Message::Flush(ack)).ok().map(|_| done)
     }
@@ -134,7 +151,7 @@ fn run_path<E: SpanExporter, F: FnOnce() -> Option<E>>(
     let mut exporter = None;
     for message in receiver {
         match message {
-            Message::Span(span) => buffer.push(*span),
+            Message::Spans(spans) => buffer.extend(spans),
             Message::Flush(ack) => {
                 if let Some(make) = make.take() {
                     exporter = make();
