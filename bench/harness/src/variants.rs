@@ -85,6 +85,7 @@ fn rust(
 fn python(
     name: String,
     function: &'static str,
+    interpreter: &Path,
     sinks: &Sinks,
     flush: bool,
 ) -> Result<Variant, String> {
@@ -107,7 +108,7 @@ fn python(
         name,
         function,
         launch: Launch {
-            program: python_venv()?,
+            program: interpreter.to_path_buf(),
             args: vec!["-m".into(), "awslambdaric".into(), "handler.handler".into()],
             dir: Some(dir),
             env: environment,
@@ -129,6 +130,11 @@ pub fn all(sinks: &Sinks, with_python: bool) -> Result<Vec<Variant>, String> {
         ("CRUDDUR_STAGE", "bench"),
     ]);
     let untraced = env(&[("OTEL_SDK_DISABLED", "true"), ("CRUDDUR_STAGE", "bench")]);
+    let interpreter = if with_python {
+        Some(python_venv()?)
+    } else {
+        None
+    };
     let mut variants = vec![rust(
         "hello (bare lambda_runtime)".into(),
         "home-activities",
@@ -148,19 +154,21 @@ pub fn all(sinks: &Sinks, with_python: bool) -> Result<Vec<Variant>, String> {
             function,
             untraced.clone(),
         )?);
-        if with_python {
+        if let Some(interpreter) = &interpreter {
             variants.push(python(
                 format!("{function}, Python stack"),
                 function,
+                interpreter,
                 sinks,
                 true,
             )?);
         }
     }
-    if with_python {
+    if let Some(interpreter) = &interpreter {
         variants.push(python(
             "home-activities, Python stack, spans exported in the background".into(),
             "home-activities",
+            interpreter,
             sinks,
             false,
         )?);

@@ -17,8 +17,9 @@ use serde_json::Value as Json;
 
 /// The daemon protocol's header line.
 pub const DAEMON_HEADER: &[u8] = b"{\"format\": \"json\", \"version\": 1}\n";
-/// The largest datagram the X-Ray daemon accepts (header included).
-pub const MAX_DATAGRAM_BYTES: usize = 64 * 1024;
+/// The largest datagram sent (header included). The daemon reads up to 64 KiB, but one IPv4 UDP
+/// datagram carries at most 65,507 bytes of payload: anything between would not send at all.
+pub const MAX_DATAGRAM_BYTES: usize = 65_507;
 
 /// Span fields that become X-Ray annotations (indexed, filterable), by the annotation key.
 /// Every other attribute goes to metadata.

@@ -159,7 +159,11 @@ async fn invocation_is_a_subsegment_of_the_lambda_facade_and_reaches_otlp_with_a
     let root_hex = root.replace("1-", "").replace('-', "");
     assert!(
         spans.iter().all(|(_, s)| hex(&s.trace_id) == root_hex),
-        "one trace id across both backends"
+        "one trace id across both backends: {root_hex} vs {:?}",
+        spans
+            .iter()
+            .map(|(_, s)| (s.name.clone(), hex(&s.trace_id)))
+            .collect::<Vec<_>>()
     );
     let (resource, root_span) = spans
         .iter()
@@ -421,7 +425,17 @@ async fn unsampled_invocations_skip_xray_but_reach_otlp() {
         h.xray.trace(&unsampled_root).is_empty(),
         "X-Ray follows Lambda's Sampled=0"
     );
-    let spans = otlp::spans(&h.otlp.wait_for(WAIT, |r| otlp::spans(r).len() >= 2).await);
+    // Each invocation exports on its own; wait for both (OTLP is slower than the UDP path).
+    let both = [&unsampled_root, &sampled_root].map(|r| r.replace("1-", "").replace('-', ""));
+    let requests = h
+        .otlp
+        .wait_for(WAIT, |r| {
+            let spans = otlp::spans(r);
+            both.iter()
+                .all(|root| spans.iter().any(|(_, s)| hex(&s.trace_id) == *root))
+        })
+        .await;
+    let spans = otlp::spans(&requests);
     let hexes: Vec<String> = spans.iter().map(|(_, s)| hex(&s.trace_id)).collect();
     for root in [&unsampled_root, &sampled_root] {
         assert!(

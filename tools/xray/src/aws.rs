@@ -3,8 +3,10 @@
 //! Credentials, region and endpoint come from aws-config (`AWS_PROFILE`, `AWS_REGION`,
 //! `AWS_ENDPOINT_URL_XRAY`, ...).
 
+use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
 
+use aws_sdk_xray::error::DisplayErrorContext;
 use aws_sdk_xray::primitives::DateTime;
 use aws_sdk_xray::Client;
 use serde_json::Value;
@@ -22,23 +24,12 @@ pub async fn client() -> Result<Client, String> {
     Ok(Client::new(&config))
 }
 
-/// Why a call failed, with the service's own error code and message when there is one.
-fn describe<E: std::error::Error + 'static>(err: &aws_sdk_xray::error::SdkError<E>) -> String {
-    use std::error::Error;
-    let mut message = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        message.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    message
-}
-
 /// The ids of every trace that ended in the last `since`.
 pub async fn trace_ids(client: &Client, since: Duration) -> Result<Vec<String>, String> {
     let end = SystemTime::now();
     let mut start = end - since;
     let mut ids = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
     while start < end {
         let window_end = (start + MAX_WINDOW).min(end);
         let mut next_token: Option<String> = None;
@@ -50,12 +41,10 @@ pub async fn trace_ids(client: &Client, since: Duration) -> Result<Vec<String>, 
                 .set_next_token(next_token.take())
                 .send()
                 .await
-                .map_err(|e| format!("GetTraceSummaries failed: {}", describe(&e)))?;
+                .map_err(|e| format!("GetTraceSummaries failed: {}", DisplayErrorContext(&e)))?;
             for summary in page.trace_summaries() {
-                if let Some(id) = summary.id() {
-                    if !ids.iter().any(|known| known == id) {
-                        ids.push(id.to_owned());
-                    }
+                if let Some(id) = summary.id().filter(|id| seen.insert((*id).to_owned())) {
+                    ids.push(id.to_owned());
                 }
             }
             match page.next_token() {
@@ -80,7 +69,7 @@ pub async fn documents(client: &Client, ids: &[String]) -> Result<Vec<Value>, St
                 .set_next_token(next_token.take())
                 .send()
                 .await
-                .map_err(|e| format!("BatchGetTraces failed: {}", describe(&e)))?;
+                .map_err(|e| format!("BatchGetTraces failed: {}", DisplayErrorContext(&e)))?;
             for trace in page.traces() {
                 for segment in trace.segments() {
                     let Some(text) = segment.document() else {
@@ -157,7 +146,7 @@ pub async fn put_segments(
                 pending = retry;
             }
             Err(err) if last => {
-                let why = describe(&err);
+                let why = DisplayErrorContext(&err).to_string();
                 outcome
                     .refused
                     .extend(pending.drain(..).map(|(id, _)| (id, why.clone())));

@@ -63,30 +63,39 @@ impl Collector {
 
     /// The traces to print now, in the order they started arriving.
     pub fn ready(&mut self, now: Instant, timing: Timing) -> Vec<Trace> {
-        let due: Vec<String> = self
-            .pending
-            .ids()
-            .iter()
-            .filter(|id| {
-                let quiet = now.saturating_duration_since(self.last_seen[*id]);
-                quiet >= timing.idle
-                    || (quiet >= timing.settle
-                        && self.pending.get(id).is_some_and(|t| t.is_complete()))
-            })
-            .cloned()
-            .collect();
-        due.iter().filter_map(|id| self.take(id)).collect()
+        let mut due = Vec::new();
+        for id in self.pending.ids().to_vec() {
+            let quiet = now.saturating_duration_since(self.last_seen[&id]);
+            if quiet < timing.settle {
+                continue;
+            }
+            // Assembled once: to decide, and to print.
+            match self.pending.get(&id) {
+                Some(trace) if quiet >= timing.idle || trace.is_complete() => {
+                    self.forget(&id);
+                    due.push(trace);
+                }
+                _ => {}
+            }
+        }
+        due
     }
 
     /// Everything still pending (on shutdown).
     pub fn drain(&mut self) -> Vec<Trace> {
         let ids = self.pending.ids().to_vec();
-        ids.iter().filter_map(|id| self.take(id)).collect()
+        ids.iter()
+            .filter_map(|id| {
+                let trace = self.pending.get(id);
+                self.forget(id);
+                trace
+            })
+            .collect()
     }
 
-    fn take(&mut self, id: &str) -> Option<Trace> {
+    fn forget(&mut self, id: &str) {
         self.last_seen.remove(id);
-        self.pending.remove(id)
+        self.pending.remove(id);
     }
 }
 

@@ -177,9 +177,9 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Trace { id, source } => {
             let source = source.source()?;
-            let set = source.load_trace(&id).await?;
-            let trace = set
-                .get(&id)
+            let trace = source
+                .load_trace(&id)
+                .await?
                 .ok_or_else(|| format!("trace {id} is not in {}", source.describe()))?;
             print!("{}", tree::render(&trace));
             Ok(())

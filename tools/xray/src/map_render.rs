@@ -52,15 +52,21 @@ fn short_stats(stats: &Stats) -> [String; 2] {
     ]
 }
 
-fn colour(key: &NodeKey, stats: &Stats) -> (&'static str, &'static str) {
-    if key.is_client() {
-        return ("#eceff1", "#607d8b");
-    }
-    match stats.health() {
+/// Fill and line colours of a health state (the legend's).
+fn palette(health: Health) -> (&'static str, &'static str) {
+    match health {
         Health::Ok => ("#e8f5e9", "#2e7d32"),
         Health::Error => ("#fff3e0", "#ef6c00"),
         Health::Throttle => ("#f3e5f5", "#7b1fa2"),
         Health::Fault => ("#ffebee", "#c62828"),
+    }
+}
+
+fn colour(key: &NodeKey, stats: &Stats) -> (&'static str, &'static str) {
+    if key.is_client() {
+        ("#eceff1", "#607d8b")
+    } else {
+        palette(stats.health())
     }
 }
 
@@ -166,11 +172,10 @@ pub fn html(map: &ServiceMap, title: &str) -> String {
         let (x1, y1) = (fx + NODE_W, fy + NODE_H / 2.0);
         let (x2, y2) = (tx, ty + NODE_H / 2.0);
         let [counts, latency] = short_stats(stats);
-        let (stroke, _) = match stats.health() {
-            Health::Ok => ("#546e7a", ()),
-            Health::Error => ("#ef6c00", ()),
-            Health::Throttle => ("#7b1fa2", ()),
-            Health::Fault => ("#c62828", ()),
+        // Healthy edges stay grey so the problems stand out.
+        let stroke = match stats.health() {
+            Health::Ok => "#546e7a",
+            unhealthy => palette(unhealthy).1,
         };
         // Forward edges are straight; an edge back to an earlier column bends below.
         let path = if x2 > x1 {

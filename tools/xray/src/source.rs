@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::document::validate;
-use crate::trace::TraceSet;
+use crate::trace::{Trace, TraceSet};
 
 #[derive(Debug, Clone)]
 pub enum Source {
@@ -30,24 +30,19 @@ impl Source {
         }
     }
 
-    /// The documents of one trace.
-    pub async fn load_trace(&self, trace_id: &str) -> Result<TraceSet, String> {
-        match self {
-            Source::File(_) => {
-                let all = self.load().await?;
-                Ok(all
-                    .get(trace_id)
-                    .map(|t| t.documents.into_iter().collect())
-                    .unwrap_or_default())
-            }
+    /// One trace, if the source has it.
+    pub async fn load_trace(&self, trace_id: &str) -> Result<Option<Trace>, String> {
+        let set = match self {
+            Source::File(_) => self.load().await?,
             Source::Aws { .. } => {
                 let client = crate::aws::client().await?;
-                Ok(crate::aws::documents(&client, &[trace_id.to_owned()])
+                crate::aws::documents(&client, &[trace_id.to_owned()])
                     .await?
                     .into_iter()
-                    .collect())
+                    .collect()
             }
-        }
+        };
+        Ok(set.get(trace_id))
     }
 
     pub fn describe(&self) -> String {

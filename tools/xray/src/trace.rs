@@ -313,10 +313,10 @@ impl TraceSet {
         self.documents.entry(id).or_default().push(document);
     }
 
-    pub fn remove(&mut self, trace_id: &str) -> Option<Trace> {
-        let documents = self.documents.remove(trace_id)?;
-        self.order.retain(|id| id != trace_id);
-        Some(Trace::assemble(trace_id, &documents))
+    pub fn remove(&mut self, trace_id: &str) {
+        if self.documents.remove(trace_id).is_some() {
+            self.order.retain(|id| id != trace_id);
+        }
     }
 
     pub fn get(&self, trace_id: &str) -> Option<Trace> {
