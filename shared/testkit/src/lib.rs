@@ -47,3 +47,25 @@ pub fn lambda_trace_header(sampled: bool) -> (String, String, String) {
     let header = format!("Root={root};Parent={parent};Sampled={}", u8::from(sampled));
     (header, root, parent)
 }
+
+/// The W3C/OTLP trace id (32 hex digits) of an X-Ray root such as `1-6b017001-73d1…`.
+/// Only the version prefix goes: the epoch part may itself end in `1` followed by the dash.
+pub fn otlp_trace_id(xray_root: &str) -> String {
+    xray_root
+        .strip_prefix("1-")
+        .unwrap_or(xray_root)
+        .replace('-', "")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::otlp_trace_id;
+
+    #[test]
+    fn otlp_trace_id_keeps_an_epoch_that_ends_in_one() {
+        assert_eq!(
+            otlp_trace_id("1-6b017001-73d1391ef6f64accb275ae45"),
+            "6b01700173d1391ef6f64accb275ae45"
+        );
+    }
+}

@@ -7,7 +7,7 @@ use cruddur_core::testing::event_json;
 use cruddur_testkit::http::SinkBehavior;
 use cruddur_testkit::otlp::{self, attr, hex};
 use cruddur_testkit::{
-    lambda_trace_header, FunctionProcess, HttpSink, RuntimeEmulator, XrayCollector,
+    lambda_trace_header, otlp_trace_id, FunctionProcess, HttpSink, RuntimeEmulator, XrayCollector,
 };
 use serde_json::Value;
 
@@ -156,7 +156,7 @@ async fn invocation_is_a_subsegment_of_the_lambda_facade_and_reaches_otlp_with_a
         Some("application/x-protobuf")
     );
     let spans = otlp::spans(&requests);
-    let root_hex = root.replace("1-", "").replace('-', "");
+    let root_hex = otlp_trace_id(&root);
     assert!(
         spans.iter().all(|(_, s)| hex(&s.trace_id) == root_hex),
         "one trace id across both backends: {root_hex} vs {:?}",
@@ -426,7 +426,7 @@ async fn unsampled_invocations_skip_xray_but_reach_otlp() {
         "X-Ray follows Lambda's Sampled=0"
     );
     // Each invocation exports on its own; wait for both (OTLP is slower than the UDP path).
-    let both = [&unsampled_root, &sampled_root].map(|r| r.replace("1-", "").replace('-', ""));
+    let both = [&unsampled_root, &sampled_root].map(|r| otlp_trace_id(r));
     let requests = h
         .otlp
         .wait_for(WAIT, |r| {
@@ -439,7 +439,7 @@ async fn unsampled_invocations_skip_xray_but_reach_otlp() {
     let hexes: Vec<String> = spans.iter().map(|(_, s)| hex(&s.trace_id)).collect();
     for root in [&unsampled_root, &sampled_root] {
         assert!(
-            hexes.contains(&root.replace("1-", "").replace('-', "")),
+            hexes.contains(&otlp_trace_id(root)),
             "OTLP samples on its own"
         );
     }
