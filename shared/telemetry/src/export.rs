@@ -1,7 +1,7 @@
 //! Span export that stays out of the request's way.
 //!
 //! Ended spans are queued (bounded; drops are counted and logged once) for each exporter, each on
-//! its own thread, and nothing is exported until [`Exports::flush`] is called: the runtime layer
+//! its own thread (started by the first flush), and nothing is exported until [`Exports::flush`] is called: the runtime layer
 //! calls it after the response has been posted to the Runtime API and before it asks for the next
 //! invocation, so Lambda's freeze loses nothing and callers wait for nothing. The flush is awaited
 //! with a deadline on the async side (a oneshot per exporter), never by blocking a runtime thread,
@@ -9,7 +9,7 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -18,6 +18,8 @@ use opentelemetry::Context;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{Span, SpanData, SpanExporter, SpanProcessor};
 use tokio::sync::oneshot;
+
+use crate::worker::Worker;
 
 /// Decides per exporter whether and how a span is exported.
 pub type Transform = Box<dyn Fn(SpanData) -> Option<SpanData> + Send + Sync>;
@@ -38,7 +40,7 @@ pub struct PathStats {
 /// One exporter: its queue, its thread and its transform.
 struct ExportPath {
     name: &'static str,
-    sender: Sender<Message>,
+    worker: Worker<Message>,
     /// Spans of the current invocation, handed to the exporter thread in one message at flush:
     /// a message per span would wake that thread on the request path, once per span.
     pending: Mutex<Vec<SpanData>>,
@@ -60,39 +62,34 @@ impl fmt::Debug for ExportPath {
 }
 
 impl ExportPath {
-    /// Starts the exporter's thread. `make` builds the exporter on that thread, so clients that
-    /// must not be built inside an async runtime (reqwest's blocking client) are safe.
-    fn spawn<E, F>(
-        name: &'static str,
-        queue_size: usize,
-        transform: Transform,
-        make: F,
-    ) -> std::io::Result<Self>
+    /// The path and its exporter thread, which starts with the first flush. `make` builds the
+    /// exporter on that thread, so clients that must not be built inside an async runtime
+    /// (reqwest's blocking client) are safe.
+    fn new<E, F>(name: &'static str, queue_size: usize, transform: Transform, make: F) -> Self
     where
         E: SpanExporter + 'static,
         F: FnOnce() -> Option<E> + Send + 'static,
     {
-        // The channel itself is unbounded so a flush request always gets through; spans are
+        // The thread's channel is unbounded so a flush request always gets through; spans are
         // bounded by the `queued` count instead.
-        let (sender, receiver) = channel();
         let queued = Arc::new(AtomicUsize::new(0));
         let thread_queued = queued.clone();
         let stats = Arc::new(PathStats::default());
         let drop_logged = Arc::new(AtomicBool::new(false));
         let thread_stats = stats.clone();
-        std::thread::Builder::new()
-            .name(format!("telemetry-{name}"))
-            .spawn(move || run_path(name, make, receiver, &thread_queued, &thread_stats))?;
-        Ok(Self {
+        let worker = Worker::new(format!("telemetry-{name}"), move |receiver| {
+            run_path(name, make, receiver, &thread_queued, &thread_stats)
+        });
+        Self {
             name,
-            sender,
+            worker,
             pending: Mutex::new(Vec::new()),
             queued,
             queue_size: queue_size.max(1),
             transform,
             stats,
             drop_logged,
-        })
+        }
     }
 
     fn enqueue(&self, span: SpanData) {
@@ -120,12 +117,12 @@ impl ExportPath {
             .map(|mut pending| std::mem::take(&mut *pending))
             .unwrap_or_default();
         let count = spans.len() as u64;
-        if !spans.is_empty() && self.sender.send(Message::Spans(spans)).is_err() {
+        if !spans.is_empty() && self.worker.send(Message::Spans(spans)).is_err() {
             self.queued.fetch_sub(count as usize, Ordering::AcqRel);
             count_drop(self.name, &self.stats, &self.drop_logged, count);
         }
         let (ack, done) = oneshot::channel();
-        self.sender.send(Message::Flush(ack)).ok().map(|_| done)
+        self.worker.send(Message::Flush(ack)).ok().map(|_| done)
     }
 }
 
@@ -202,14 +199,9 @@ impl Exports {
         E: SpanExporter + 'static,
         F: FnOnce() -> Option<E> + Send + 'static,
     {
-        match ExportPath::spawn(name, queue_size, transform, make) {
-            Ok(path) => Arc::get_mut(&mut self.paths)
-                .expect("paths are added before sharing")
-                .push(path),
-            Err(err) => {
-                tracing::warn!(target: "cruddur_telemetry", exporter = name, error = %err, "cannot start the exporter thread; this exporter is off")
-            }
-        }
+        Arc::get_mut(&mut self.paths)
+            .expect("paths are added before sharing")
+            .push(ExportPath::new(name, queue_size, transform, make));
         self
     }
 

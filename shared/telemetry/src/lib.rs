@@ -16,6 +16,7 @@ pub mod pipeline;
 pub mod propagation;
 pub mod rollbar;
 pub mod settings;
+mod worker;
 pub mod xray;
 
 use std::fmt::Debug;

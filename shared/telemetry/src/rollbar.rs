@@ -6,8 +6,8 @@
 //! window Rollbar names; at most `ROLLBAR_MAX_ITEMS_PER_INVOCATION` items leave per invocation.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{channel, Receiver, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc::Receiver;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Map, Value};
@@ -15,6 +15,7 @@ use tokio::sync::oneshot;
 
 use crate::context::InvocationContext;
 use crate::settings::Settings;
+use crate::worker::Worker;
 
 pub const DEFAULT_ENDPOINT: &str = "https://api.rollbar.com/api/1/item/";
 /// The window a 429 pauses sending for when Rollbar does not say.
@@ -170,8 +171,11 @@ struct Job {
 /// Sends items to Rollbar from its own thread.
 pub struct Reporter {
     settings: RollbarSettings,
-    server: Value,
-    sender: Mutex<Sender<Job>>,
+    /// `server` of every item; the host name is read with the first item, off the cold start.
+    server: OnceLock<Value>,
+    function_name: Option<String>,
+    /// The delivery thread, started by the first item.
+    worker: Worker<Job>,
     pending: Mutex<Vec<oneshot::Receiver<()>>>,
     sent_this_invocation: AtomicUsize,
     pub stats: Arc<ReporterStats>,
@@ -187,37 +191,22 @@ impl std::fmt::Debug for Reporter {
 }
 
 impl Reporter {
-    /// A reporter when `ROLLBAR_ACCESS_TOKEN` is set; otherwise `None`.
+    /// A reporter when `ROLLBAR_ACCESS_TOKEN` is set; otherwise `None`. Its delivery thread
+    /// starts with the first item.
     pub fn start(settings: &Settings) -> Option<Arc<Self>> {
         let rollbar = settings.rollbar.clone();
         let token = rollbar.token.clone()?;
         let stats = Arc::new(ReporterStats::default());
-        let (sender, receiver) = channel();
         let thread_settings = rollbar.clone();
         let thread_stats = stats.clone();
-        let started = std::thread::Builder::new()
-            .name("telemetry-rollbar".into())
-            .spawn(move || deliver(receiver, &token, &thread_settings, &thread_stats));
-        if let Err(err) = started {
-            tracing::warn!(target: "cruddur_telemetry", error = %err, "cannot start the Rollbar thread; error reports are off");
-            return None;
-        }
-        let host = std::env::var("HOSTNAME")
-            .ok()
-            .or_else(|| {
-                std::fs::read_to_string("/proc/sys/kernel/hostname")
-                    .ok()
-                    .map(|h| h.trim().to_owned())
-            })
-            .unwrap_or_else(|| "unknown".to_owned());
-        let mut server = json!({"host": host});
-        if let Some(function) = &settings.function_name {
-            server["function_name"] = function.clone().into();
-        }
+        let worker = Worker::new("telemetry-rollbar", move |receiver| {
+            deliver(receiver, &token, &thread_settings, &thread_stats)
+        });
         Some(Arc::new(Self {
             settings: rollbar,
-            server,
-            sender: Mutex::new(sender),
+            server: OnceLock::new(),
+            function_name: settings.function_name.clone(),
+            worker,
             pending: Mutex::new(Vec::new()),
             sent_this_invocation: AtomicUsize::new(0),
             stats,
@@ -245,12 +234,7 @@ impl Reporter {
         }
         let payload = self.payload(item, context);
         let (done, waiter) = oneshot::channel();
-        let sent = self
-            .sender
-            .lock()
-            .map(|sender| sender.send(Job { payload, done }).is_ok())
-            .unwrap_or(false);
-        if sent {
+        if self.worker.send(Job { payload, done }).is_ok() {
             self.pending
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -272,6 +256,24 @@ impl Reporter {
         let _ = tokio::time::timeout(self.settings.timeout, all).await;
     }
 
+    fn server(&self) -> &Value {
+        self.server.get_or_init(|| {
+            let host = std::env::var("HOSTNAME")
+                .ok()
+                .or_else(|| {
+                    std::fs::read_to_string("/proc/sys/kernel/hostname")
+                        .ok()
+                        .map(|h| h.trim().to_owned())
+                })
+                .unwrap_or_else(|| "unknown".to_owned());
+            let mut server = json!({"host": host});
+            if let Some(function) = &self.function_name {
+                server["function_name"] = function.clone().into();
+            }
+            server
+        })
+    }
+
     /// The item API payload.
     pub fn payload(&self, item: Item, context: &InvocationContext) -> Value {
         let timestamp = SystemTime::now()
@@ -286,7 +288,7 @@ impl Reporter {
             "language": "rust",
             "framework": "aws-lambda-rust-runtime",
             "code_version": code_version(),
-            "server": self.server,
+            "server": self.server(),
             "notifier": {"name": "cruddur-telemetry", "version": env!("CARGO_PKG_VERSION")},
             "uuid": uuid::Uuid::new_v4().to_string(),
             "body": item.body,

@@ -112,6 +112,19 @@ impl FunctionProcess {
         crate::wait_until(timeout, || self.json_lines(), |l| predicate(l)).await
     }
 
+    /// The names of the process's threads (Linux truncates them to 15 bytes).
+    pub fn thread_names(&self) -> Vec<String> {
+        let tasks = format!("/proc/{}/task", self.child.id());
+        let mut names: Vec<String> = std::fs::read_dir(&tasks)
+            .unwrap_or_else(|err| panic!("cannot list {tasks}: {err}"))
+            .filter_map(Result::ok)
+            .filter_map(|task| std::fs::read_to_string(task.path().join("comm")).ok())
+            .map(|name| name.trim_end().to_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))

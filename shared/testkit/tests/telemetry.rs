@@ -446,6 +446,59 @@ async fn unsampled_invocations_skip_xray_but_reach_otlp() {
 }
 
 #[tokio::test]
+async fn telemetry_threads_start_after_the_first_response_not_during_init() {
+    let rollbar = HttpSink::start().await;
+    let rollbar_url = format!("{}/api/1/item/", rollbar.url());
+    let h = start(
+        "health-check",
+        &[
+            ("ROLLBAR_ACCESS_TOKEN", "test-token"),
+            ("ROLLBAR_ENDPOINT", &rollbar_url),
+        ],
+    )
+    .await;
+    let telemetry_threads = |names: Vec<String>| -> Vec<String> {
+        names
+            .into_iter()
+            .filter(|n| n.starts_with("telemetry-"))
+            .collect()
+    };
+    h.runtime.wait_for_polls(1, WAIT).await;
+    assert_eq!(
+        telemetry_threads(h.process.thread_names()),
+        Vec::<String>::new(),
+        "init starts no exporter or Rollbar thread"
+    );
+    let (header, root, _) = lambda_trace_header(true);
+    let outcome = h
+        .runtime
+        .invoke(&event_json("health-check"), Some(&header), WAIT)
+        .await
+        .unwrap();
+    assert_eq!(outcome.http().0, 200);
+    h.runtime.wait_for_polls(2, WAIT).await;
+    assert_eq!(
+        telemetry_threads(h.process.thread_names()),
+        ["telemetry-otlp", "telemetry-xray"],
+        "the first flush starts the exporters; Rollbar waits for an item"
+    );
+    assert!(
+        !h.xray.trace(&root).is_empty(),
+        "spans of the first invocation are not lost"
+    );
+    let otlp_root = otlp_trace_id(&root);
+    let requests = h
+        .otlp
+        .wait_for(WAIT, |r| {
+            otlp::spans(r)
+                .iter()
+                .any(|(_, s)| hex(&s.trace_id) == otlp_root)
+        })
+        .await;
+    assert!(!otlp::spans(&requests).is_empty());
+}
+
+#[tokio::test]
 async fn local_stage_sends_a_full_segment_for_the_service_map() {
     let h = start("home-activities", &[("CRUDDUR_STAGE", "local")]).await;
     let (header, _, _) = lambda_trace_header(true);
