@@ -113,7 +113,7 @@ pub fn dot(map: &ServiceMap) -> String {
 
 const NODE_W: f64 = 230.0;
 const NODE_H: f64 = 86.0;
-const COL_GAP: f64 = 130.0;
+const COL_GAP: f64 = 160.0;
 const ROW_GAP: f64 = 40.0;
 const MARGIN: f64 = 30.0;
 
@@ -188,7 +188,8 @@ pub fn html(map: &ServiceMap, title: &str) -> String {
                 x2 - 60.0
             )
         };
-        let (lx, ly) = ((x1 + x2) / 2.0, (y1 + y2) / 2.0 - 16.0);
+        // Both label lines sit above the edge, clear of its stroke.
+        let (lx, ly) = ((x1 + x2) / 2.0, (y1 + y2) / 2.0 - 20.0);
         svg.push_str(&format!(
             r##"<g class="edge" data-from="{}" data-to="{}"><path d="{path}" fill="none" stroke="{stroke}" stroke-width="1.6" marker-end="url(#arrow)"/><text x="{lx:.1}" y="{ly:.1}" text-anchor="middle" font-size="10" fill="#37474f">{}</text><text x="{lx:.1}" y="{:.1}" text-anchor="middle" font-size="10" fill="#37474f">{}</text></g>
 "##,
@@ -264,7 +265,7 @@ pub fn html(map: &ServiceMap, title: &str) -> String {
     format!(
         r##"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
-<style>body{{font-family:Helvetica,Arial,sans-serif;margin:24px;color:#263238}}table{{border-collapse:collapse;margin-top:16px}}td,th{{border:1px solid #cfd8dc;padding:4px 10px;text-align:left}}.legend span{{display:inline-block;padding:2px 8px;margin-right:6px;border-radius:6px;border:2px solid}}</style>
+<style>body{{font-family:Helvetica,Arial,sans-serif;margin:24px;color:#263238}}table{{border-collapse:collapse;margin-top:16px}}td,th{{border:1px solid #cfd8dc;padding:4px 10px;text-align:left}}.legend span{{display:inline-block;padding:2px 8px;margin-right:6px;border-radius:6px;border:2px solid}}svg{{max-width:100%;height:auto}}</style>
 </head><body>
 <h1>{title}</h1>
 <p>{}, {}, from {}.</p>{partial}
