@@ -96,11 +96,14 @@ pub fn parse_backtrace(text: &str) -> Vec<Frame> {
         "cruddur_telemetry::panics",
     ];
     frames.retain(|f| {
-        !f.method.as_deref().is_some_and(|m| {
-            machinery
-                .iter()
-                .any(|p| m.starts_with(p) || m.contains("panic_hook"))
-        })
+        // A binary without a symbol table can say nothing about a frame; such frames are noise.
+        let anonymous = f.method.as_deref() == Some("<unknown>") && f.lineno.is_none();
+        !anonymous
+            && !f.method.as_deref().is_some_and(|m| {
+                machinery
+                    .iter()
+                    .any(|p| m.starts_with(p) || m.contains("panic_hook"))
+            })
     });
     frames.reverse();
     frames
@@ -141,6 +144,15 @@ mod tests {
         let text = "   0: std::backtrace::Backtrace::force_capture\n             at /rustc/abc/library/std/src/backtrace.rs:312:13\n   1: cruddur_telemetry::panics::install_hook::{{closure}}\n   2: std::panicking::rust_panic_with_hook\n   3: panicking::handler::{{closure}}\n             at ./shared/telemetry/examples/panicking.rs:21:9\n   4: main\n             at ./src/main.rs:5:1\n";
         let frames = parse_backtrace(text);
         assert_eq!(frames.len(), 2);
+        let stripped =
+            "   0: <unknown>\n   1: <unknown>\n   2: main\n             at ./src/main.rs:5:1\n";
+        let kept = parse_backtrace(stripped);
+        assert_eq!(
+            kept.len(),
+            1,
+            "frames without a symbol or a line are dropped"
+        );
+        assert_eq!(kept[0].lineno, Some(5));
         assert_eq!(frames[0].method.as_deref(), Some("main"));
         assert_eq!(
             frames[1].filename,
