@@ -173,6 +173,34 @@ fn dot_and_html_show_the_same_graph() {
     };
     assert!(node("AWS::Lambda::Function").contains("fill=\"#ffebee\" stroke=\"#c62828\""));
     assert!(node("remote").contains("fill=\"#e8f5e9\""));
+
+    // Every node lies inside the drawing, and the page scales the drawing to the window.
+    let number = |text: &str, attribute: &str| -> f64 {
+        let start = text.find(&format!(" {attribute}=\"")).expect(attribute) + attribute.len() + 3;
+        text[start..].split('"').next().unwrap().parse().unwrap()
+    };
+    let view_box: Vec<f64> = html
+        .split_once("viewBox=\"")
+        .unwrap()
+        .1
+        .split('"')
+        .next()
+        .unwrap()
+        .split(' ')
+        .map(|n| n.parse().unwrap())
+        .collect();
+    let rects: Vec<&str> = html.split("<rect").skip(1).collect();
+    assert_eq!(rects.len(), 6);
+    for rect in rects {
+        let (x, y) = (number(rect, "x"), number(rect, "y"));
+        let (w, h) = (number(rect, "width"), number(rect, "height"));
+        assert!(x >= 0.0 && y >= 0.0, "{rect}");
+        assert!(
+            x + w <= view_box[2] && y + h <= view_box[3],
+            "{rect} outside {view_box:?}"
+        );
+    }
+    assert!(html.contains("svg{max-width:100%;height:auto}"));
 }
 
 #[test]
