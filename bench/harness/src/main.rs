@@ -2,7 +2,7 @@
 //! off, a bare lambda_runtime hello and the original Python stack, on a Runtime API emulator.
 //! Writes BENCHMARKS.md. Run it with `scripts/bench` (it builds the release bootstraps first).
 //!
-//!   cruddur-bench [--rounds 5] [--invocations 200] [--out BENCHMARKS.md] [--no-python]
+//!   cruddur-bench [--rounds 5] [--invocations 200] [--pause-ms 20] [--out BENCHMARKS.md] [--no-python]
 
 mod measure;
 mod report;
@@ -18,18 +18,22 @@ use cruddur_testkit::{HttpSink, XrayCollector};
 struct Options {
     rounds: usize,
     invocations: usize,
+    /// How long each warm event waits after the function asked for it (see `measure::run_once`).
+    pause: Duration,
     out: PathBuf,
     python: bool,
 }
 
 fn usage() -> String {
-    "usage: cruddur-bench [--rounds N] [--invocations N] [--out FILE] [--no-python]".into()
+    "usage: cruddur-bench [--rounds N] [--invocations N] [--pause-ms N] [--out FILE] [--no-python]"
+        .into()
 }
 
 fn parse_args() -> Result<Options, String> {
     let mut options = Options {
         rounds: 5,
         invocations: 200,
+        pause: Duration::from_millis(20),
         out: variants::root().join("BENCHMARKS.md"),
         python: true,
     };
@@ -44,6 +48,15 @@ fn parse_args() -> Result<Options, String> {
         match arg.as_str() {
             "--rounds" => options.rounds = number("--rounds")?,
             "--invocations" => options.invocations = number("--invocations")?,
+            "--pause-ms" => {
+                options.pause = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .map(Duration::from_millis)
+                    .ok_or_else(|| {
+                        format!("--pause-ms needs a number of milliseconds\n{}", usage())
+                    })?
+            }
             "--out" => {
                 options.out = args
                     .next()
@@ -116,14 +129,16 @@ async fn run(options: Options) -> Result<(), String> {
     let context = report::Context {
         date: chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(),
         command: format!(
-            "scripts/bench --rounds {} --invocations {}{}",
+            "scripts/bench --rounds {} --invocations {} --pause-ms {}{}",
             options.rounds,
             options.invocations,
+            options.pause.as_millis(),
             if options.python { "" } else { " --no-python" }
         ),
         machine: machine(),
         rounds: options.rounds,
         invocations: options.invocations,
+        pause: options.pause,
         otlp_requests: otlp.requests().len(),
         xray_documents: xray.documents().len(),
     };
@@ -164,6 +179,7 @@ async fn measure_all(
                 variant.function,
                 &variant.launch,
                 options.invocations,
+                options.pause,
                 &database,
                 &log,
             )

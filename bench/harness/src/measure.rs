@@ -69,6 +69,7 @@ pub async fn run_once(
     name: &str,
     launch: &Launch,
     invocations: usize,
+    pause: Duration,
     database: &Path,
     log: &Path,
 ) -> Result<Run, String> {
@@ -115,6 +116,14 @@ pub async fn run_once(
     };
     let mut posted = Vec::with_capacity(invocations);
     for i in 0..invocations {
+        if i > 0 {
+            // Every warm event is handed out `pause` after the function asked for it, so every
+            // variant has sat idle equally long. Back to back, a function that asks at once would
+            // run on warm caches and a busy CPU while one that exports first (the traced ones,
+            // ~50 ms on the slow sink) would not: the comparison would measure idleness.
+            runtime.wait_for_polls(i + 1, WAIT).await;
+            tokio::time::sleep(pause).await;
+        }
         let (header, _, _) = lambda_trace_header(true);
         let outcome = runtime
             .invoke(&launch.event, Some(&header), WAIT)

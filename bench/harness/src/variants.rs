@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -188,6 +189,7 @@ pub async fn seed(database: &Path, work: &Path) -> Result<(), String> {
         "home-activities",
         &seeder.launch,
         2,
+        Duration::ZERO,
         database,
         &work.join("seed.log"),
     )
