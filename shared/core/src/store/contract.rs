@@ -1,6 +1,6 @@
 //! The contract every [`Store`] keeps, as a test suite any backend runs against itself:
 //!
-//! ```ignore
+//! ```text
 //! async fn seeded() -> Arc<dyn Store> { /* a fresh store with the demo data */ }
 //! cruddur_core::store_contract_tests!(seeded);
 //! ```
