@@ -1,5 +1,6 @@
 //! Persistence behind one domain-level trait, so every backend answers the same questions the same
-//! way (proven by the shared contract suite in [`contract`]).
+//! way (proven by the shared contract suite in `store::contract`, built for tests and with the
+//! `testing` feature).
 
 use async_trait::async_trait;
 use uuid::Uuid;
