@@ -1,8 +1,8 @@
 //! Span export that stays out of the request's way.
 //!
 //! Ended spans are queued (bounded; drops are counted and logged once) for each exporter, each on
-//! its own thread (started by the first flush), and nothing is exported until [`Exports::flush`] is called: the runtime layer
-//! calls it after the response has been posted to the Runtime API and before it asks for the next
+//! its own thread (started by the first flush), and nothing is exported until [`Exports::flush`]
+//! is called: the runtime layer calls it after the response has been posted to the Runtime API and before it asks for the next
 //! invocation, so Lambda's freeze loses nothing and callers wait for nothing. The flush is awaited
 //! with a deadline on the async side (a oneshot per exporter), never by blocking a runtime thread,
 //! so current-thread runtimes cannot deadlock on it.
@@ -24,9 +24,10 @@ use crate::worker::Worker;
 /// Decides per exporter whether and how a span is exported.
 pub type Transform = Box<dyn Fn(SpanData) -> Option<SpanData> + Send + Sync>;
 
-enum Message {
-    Spans(Vec<SpanData>),
-    Flush(oneshot::Sender<()>),
+/// What an exporter thread is asked to do: export these spans, then say so.
+struct Flush {
+    spans: Vec<SpanData>,
+    done: oneshot::Sender<()>,
 }
 
 /// Counters of one export path.
@@ -40,7 +41,7 @@ pub struct PathStats {
 /// One exporter: its queue, its thread and its transform.
 struct ExportPath {
     name: &'static str,
-    worker: Worker<Message>,
+    worker: Worker<Flush>,
     /// Spans of the current invocation, handed to the exporter thread in one message at flush:
     /// a message per span would wake that thread on the request path, once per span.
     pending: Mutex<Vec<SpanData>>,
@@ -116,13 +117,22 @@ impl ExportPath {
             .lock()
             .map(|mut pending| std::mem::take(&mut *pending))
             .unwrap_or_default();
-        let count = spans.len() as u64;
-        if !spans.is_empty() && self.worker.send(Message::Spans(spans)).is_err() {
-            self.queued.fetch_sub(count as usize, Ordering::AcqRel);
-            count_drop(self.name, &self.stats, &self.drop_logged, count);
+        let (done, waiter) = oneshot::channel();
+        match self.worker.send(Flush { spans, done }) {
+            Ok(()) => Some(waiter),
+            Err(Flush { spans, .. }) => {
+                if !spans.is_empty() {
+                    self.queued.fetch_sub(spans.len(), Ordering::AcqRel);
+                    count_drop(
+                        self.name,
+                        &self.stats,
+                        &self.drop_logged,
+                        spans.len() as u64,
+                    );
+                }
+                None
+            }
         }
-        let (ack, done) = oneshot::channel();
-        self.worker.send(Message::Flush(ack)).ok().map(|_| done)
     }
 }
 
@@ -138,45 +148,36 @@ fn count_drop(name: &str, stats: &PathStats, logged: &AtomicBool, n: u64) {
 fn run_path<E: SpanExporter, F: FnOnce() -> Option<E>>(
     name: &'static str,
     make: F,
-    receiver: Receiver<Message>,
+    receiver: Receiver<Flush>,
     queued: &AtomicUsize,
     stats: &PathStats,
 ) {
-    let mut buffer = Vec::new();
     let mut failure_logged = false;
     let mut make = Some(make);
     let mut exporter = None;
-    for message in receiver {
-        match message {
-            Message::Spans(spans) => buffer.extend(spans),
-            Message::Flush(ack) => {
-                if let Some(make) = make.take() {
-                    exporter = make();
+    for Flush { spans, done } in receiver {
+        if let Some(make) = make.take() {
+            exporter = make();
+        }
+        let held = spans.len();
+        if let (Some(exporter), false) = (&exporter, spans.is_empty()) {
+            // A plain executor, not tokio: the blocking HTTP client refuses to run inside a tokio
+            // runtime context.
+            match futures_executor::block_on(exporter.export(spans)) {
+                Ok(()) => {
+                    stats.exported.fetch_add(held as u64, Ordering::Relaxed);
                 }
-                let held = buffer.len();
-                if let (Some(exporter), false) = (&exporter, buffer.is_empty()) {
-                    let batch = std::mem::take(&mut buffer);
-                    let count = batch.len() as u64;
-                    // A plain executor, not tokio: the blocking HTTP client refuses to run inside
-                    // a tokio runtime context.
-                    match futures_executor::block_on(exporter.export(batch)) {
-                        Ok(()) => {
-                            stats.exported.fetch_add(count, Ordering::Relaxed);
-                        }
-                        Err(err) => {
-                            stats.failed_exports.fetch_add(1, Ordering::Relaxed);
-                            if !failure_logged {
-                                failure_logged = true;
-                                tracing::warn!(target: "cruddur_telemetry", exporter = name, error = %err, "telemetry export failed; further failures are counted, not logged");
-                            }
-                        }
+                Err(err) => {
+                    stats.failed_exports.fetch_add(1, Ordering::Relaxed);
+                    if !failure_logged {
+                        failure_logged = true;
+                        tracing::warn!(target: "cruddur_telemetry", exporter = name, error = %err, "telemetry export failed; further failures are counted, not logged");
                     }
                 }
-                buffer.clear();
-                queued.fetch_sub(held, Ordering::AcqRel);
-                let _ = ack.send(());
             }
         }
+        queued.fetch_sub(held, Ordering::AcqRel);
+        let _ = done.send(());
     }
 }
 
