@@ -46,6 +46,21 @@ pub struct Sinks {
     pub rollbar: String,
 }
 
+impl Sinks {
+    /// Full telemetry into these sinks, for either stack. Only Rollbar's endpoint differs: the
+    /// Python notifier takes the API's base, ours the item URL.
+    fn traced_env(&self, rollbar_endpoint: &str) -> Vec<(String, String)> {
+        env(&[
+            ("AWS_XRAY_DAEMON_ADDRESS", &self.xray),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &self.otlp),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "x-honeycomb-team=bench"),
+            ("ROLLBAR_ACCESS_TOKEN", "bench"),
+            ("ROLLBAR_ENDPOINT", rollbar_endpoint),
+            ("CRUDDUR_STAGE", "bench"),
+        ])
+    }
+}
+
 pub struct Variant {
     pub name: String,
     /// AWS_LAMBDA_FUNCTION_NAME.
@@ -91,20 +106,11 @@ fn python(
     flush: bool,
 ) -> Result<Variant, String> {
     let dir = root().join("bench/python");
-    let rollbar = format!("{}/api/1/", sinks.rollbar);
-    let mut environment = env(&[
+    let mut environment = sinks.traced_env(&format!("{}/api/1/", sinks.rollbar));
+    environment.extend(env(&[
         ("LAMBDA_TASK_ROOT", dir.to_str().unwrap_or_default()),
-        ("AWS_XRAY_DAEMON_ADDRESS", &sinks.xray),
-        ("OTEL_EXPORTER_OTLP_ENDPOINT", &sinks.otlp),
-        ("OTEL_EXPORTER_OTLP_HEADERS", "x-honeycomb-team=bench"),
-        ("ROLLBAR_ACCESS_TOKEN", "bench"),
-        ("ROLLBAR_ENDPOINT", &rollbar),
-        ("CRUDDUR_STAGE", "bench"),
-    ]);
-    environment.push((
-        "BENCH_OTEL_FLUSH".into(),
-        if flush { "1" } else { "0" }.into(),
-    ));
+        ("BENCH_OTEL_FLUSH", if flush { "1" } else { "0" }),
+    ]));
     Ok(Variant {
         name,
         function,
@@ -121,15 +127,7 @@ fn python(
 
 /// Every variant, in the order each round runs them.
 pub fn all(sinks: &Sinks, with_python: bool) -> Result<Vec<Variant>, String> {
-    let rollbar = format!("{}/api/1/item/", sinks.rollbar);
-    let traced = env(&[
-        ("AWS_XRAY_DAEMON_ADDRESS", &sinks.xray),
-        ("OTEL_EXPORTER_OTLP_ENDPOINT", &sinks.otlp),
-        ("OTEL_EXPORTER_OTLP_HEADERS", "x-honeycomb-team=bench"),
-        ("ROLLBAR_ACCESS_TOKEN", "bench"),
-        ("ROLLBAR_ENDPOINT", &rollbar),
-        ("CRUDDUR_STAGE", "bench"),
-    ]);
+    let traced = sinks.traced_env(&format!("{}/api/1/item/", sinks.rollbar));
     let untraced = env(&[("OTEL_SDK_DISABLED", "true"), ("CRUDDUR_STAGE", "bench")]);
     let interpreter = if with_python {
         Some(python_venv()?)
