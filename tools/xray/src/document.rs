@@ -178,6 +178,13 @@ mod tests {
                "start_time": 1.5, "end_time": 2.0})
     }
 
+    /// A datagram of the valid segment with one thing changed.
+    fn segment_where(change: impl FnOnce(&mut Value)) -> Vec<u8> {
+        let mut document = segment();
+        change(&mut document);
+        datagram(&document)
+    }
+
     #[test]
     fn accepts_a_segment_and_an_independent_subsegment() {
         assert!(parse_datagram(&datagram(&segment())).is_ok());
@@ -208,50 +215,38 @@ mod tests {
                 "trace_id is missing",
             ),
             (
-                datagram(&{
-                    let mut d = segment();
+                segment_where(|d| {
                     d["trace_id"] = json!("1-xyz");
-                    d
                 }),
                 "not in X-Ray form",
             ),
             (
-                datagram(&{
-                    let mut d = segment();
+                segment_where(|d| {
                     d["id"] = json!("123");
-                    d
                 }),
                 "id \"123\" is not 16 hex digits",
             ),
             (
-                datagram(&{
-                    let mut d = segment();
+                segment_where(|d| {
                     d.as_object_mut().unwrap().remove("end_time");
-                    d
                 }),
                 "needs end_time",
             ),
             (
-                datagram(&{
-                    let mut d = segment();
+                segment_where(|d| {
                     d["type"] = json!("subsegment");
-                    d
                 }),
                 "needs parent_id",
             ),
             (
-                datagram(&{
-                    let mut d = segment();
+                segment_where(|d| {
                     d["subsegments"] = json!([{"name": "x", "id": "zz"}]);
-                    d
                 }),
                 "subsegments[0]: id \"zz\"",
             ),
             (
-                datagram(&{
-                    let mut d = segment();
+                segment_where(|d| {
                     d["end_time"] = json!(1.0);
-                    d
                 }),
                 "end_time is before start_time",
             ),

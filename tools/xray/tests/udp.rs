@@ -64,14 +64,17 @@ async fn a_function_invoked_under_the_collector_shows_as_a_tree_and_on_the_map()
     assert!(tree.contains("─ home-activities-mock-data"), "{tree}");
     assert!(tree.contains("─ SQLite (remote)"), "{tree}");
 
+    // Every read-back goes through the file the collector wrote.
+    let from_out = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--from", out.to_str().unwrap()]);
+        stdout(&cli(&all, &[]))
+    };
     // The same trace read back from the file, by the same code.
-    let again = stdout(&cli(
-        &["trace", &root, "--from", out.to_str().unwrap()],
-        &[],
-    ));
+    let again = from_out(&["trace", &root]);
     assert_eq!(again, tree);
 
-    let map = stdout(&cli(&["map", "--from", out.to_str().unwrap()], &[]));
+    let map = from_out(&["map"]);
     assert!(
         map.starts_with("service map: 3 nodes, 2 edges, from 1 trace\n"),
         "{map}"
@@ -85,27 +88,9 @@ async fn a_function_invoked_under_the_collector_shows_as_a_tree_and_on_the_map()
         "{map}"
     );
 
-    let listed = stdout(&cli(
-        &[
-            "traces",
-            "--from",
-            out.to_str().unwrap(),
-            "--filter",
-            "annotation.ColdStart = true",
-        ],
-        &[],
-    ));
+    let listed = from_out(&["traces", "--filter", "annotation.ColdStart = true"]);
     assert!(listed.starts_with(&root), "{listed}");
-    let none = stdout(&cli(
-        &[
-            "traces",
-            "--from",
-            out.to_str().unwrap(),
-            "--filter",
-            "fault",
-        ],
-        &[],
-    ));
+    let none = from_out(&["traces", "--filter", "fault"]);
     assert_eq!(none, "");
 
     let stderr = listener.stop();
