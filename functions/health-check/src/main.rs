@@ -1,8 +1,8 @@
 //! `GET /api/health-check`: the API is up.
 
-use cruddur_core::{routes, ApiError, Ctx, Reply, Route};
+use cruddur_core::{routes, ApiError, Ctx, Endpoint, Reply};
 
-const ROUTE: Route = routes::HEALTH_CHECK;
+const ENDPOINT: Endpoint = routes::HEALTH_CHECK;
 
 async fn handler(_ctx: Ctx) -> Result<Reply, ApiError> {
     Ok(Reply::json(&serde_json::json!({"success": true, "ver": 1})))
@@ -10,7 +10,7 @@ async fn handler(_ctx: Ctx) -> Result<Reply, ApiError> {
 
 #[tokio::main]
 async fn main() -> Result<(), cruddur_telemetry::Error> {
-    cruddur_telemetry::run(cruddur_core::endpoint(ROUTE, handler)).await
+    cruddur_telemetry::run(cruddur_core::http_service(ENDPOINT, handler)).await
 }
 
 #[cfg(test)]
@@ -22,7 +22,7 @@ mod tests {
     async fn answers_success() {
         let app = TestApp::new().await;
         for req in [event("health-check"), event_as_function_url("health-check")] {
-            let res = app.call(ROUTE, handler, req).await;
+            let res = app.call(ENDPOINT, handler, req).await;
             assert_eq!(res.status, 200);
             assert_eq!(res.body, serde_json::json!({"success": true, "ver": 1}));
             assert_eq!(res.headers["access-control-allow-origin"], "*");

@@ -1,8 +1,8 @@
 //! `GET /api/activities/home`: the newest unexpired activities, a page at a time.
 
-use cruddur_core::{routes, services, ApiError, Ctx, Reply, Route};
+use cruddur_core::{routes, services, ApiError, Ctx, Endpoint, Reply};
 
-const ROUTE: Route = routes::HOME_ACTIVITIES;
+const ENDPOINT: Endpoint = routes::HOME_ACTIVITIES;
 
 async fn handler(ctx: Ctx) -> Result<Reply, ApiError> {
     let page = services::home_activities(ctx.store(), ctx.cursor()).await?;
@@ -11,7 +11,7 @@ async fn handler(ctx: Ctx) -> Result<Reply, ApiError> {
 
 #[tokio::main]
 async fn main() -> Result<(), cruddur_telemetry::Error> {
-    cruddur_telemetry::run(cruddur_core::endpoint(ROUTE, handler)).await
+    cruddur_telemetry::run(cruddur_core::http_service(ENDPOINT, handler)).await
 }
 
 #[cfg(test)]
@@ -26,7 +26,7 @@ mod tests {
             event("home-activities"),
             event_as_function_url("home-activities"),
         ] {
-            let res = app.call(ROUTE, handler, req).await;
+            let res = app.call(ENDPOINT, handler, req).await;
             assert_eq!(res.status, 200, "{}", res.text);
             let messages: Vec<_> = res
                 .body
@@ -58,13 +58,13 @@ mod tests {
     async fn tampered_cursor_is_rejected() {
         let app = TestApp::new().await;
         let res = app
-            .call(ROUTE, handler, event("home-activities-bad-cursor"))
+            .call(ENDPOINT, handler, event("home-activities-bad-cursor"))
             .await;
         assert_eq!(res.status, 422);
         assert_eq!(res.body, serde_json::json!(["cursor_invalid"]));
         let res = app
             .call(
-                ROUTE,
+                ENDPOINT,
                 handler,
                 event_with_query("home-activities", &[("cursor", "")]),
             )

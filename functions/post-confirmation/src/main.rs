@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use cruddur_core::http::App;
 use cruddur_core::services::{self, ConfirmedSignUp};
+use cruddur_core::App;
 use lambda_runtime::{Error, LambdaEvent};
 use serde_json::Value;
 

@@ -1,8 +1,8 @@
 //! `GET /rollbar/test`: reports the warning "Hello World!" and returns it.
 
-use cruddur_core::{routes, ApiError, Ctx, Reply, Route};
+use cruddur_core::{routes, ApiError, Ctx, Endpoint, Reply};
 
-const ROUTE: Route = routes::ROLLBAR_TEST;
+const ENDPOINT: Endpoint = routes::ROLLBAR_TEST;
 const GREETING: &str = "Hello World!";
 
 async fn handler(_ctx: Ctx) -> Result<Reply, ApiError> {
@@ -12,7 +12,7 @@ async fn handler(_ctx: Ctx) -> Result<Reply, ApiError> {
 
 #[tokio::main]
 async fn main() -> Result<(), cruddur_telemetry::Error> {
-    cruddur_telemetry::run(cruddur_core::endpoint(ROUTE, handler)).await
+    cruddur_telemetry::run(cruddur_core::http_service(ENDPOINT, handler)).await
 }
 
 #[cfg(test)]
@@ -23,7 +23,7 @@ mod tests {
     #[tokio::test]
     async fn returns_hello_world() {
         let app = TestApp::new().await;
-        let res = app.call(ROUTE, handler, event("rollbar-test")).await;
+        let res = app.call(ENDPOINT, handler, event("rollbar-test")).await;
         assert_eq!(res.status, 200);
         assert_eq!(res.text, "Hello World!");
     }

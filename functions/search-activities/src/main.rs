@@ -1,8 +1,8 @@
 //! `GET /api/activities/search?term=`: activities whose message contains the term.
 
-use cruddur_core::{routes, services, ApiError, Ctx, Reply, Route};
+use cruddur_core::{routes, services, ApiError, Ctx, Endpoint, Reply};
 
-const ROUTE: Route = routes::SEARCH_ACTIVITIES;
+const ENDPOINT: Endpoint = routes::SEARCH_ACTIVITIES;
 
 async fn handler(ctx: Ctx) -> Result<Reply, ApiError> {
     let page = services::search_activities(ctx.store(), ctx.query("term"), ctx.cursor()).await?;
@@ -11,7 +11,7 @@ async fn handler(ctx: Ctx) -> Result<Reply, ApiError> {
 
 #[tokio::main]
 async fn main() -> Result<(), cruddur_telemetry::Error> {
-    cruddur_telemetry::run(cruddur_core::endpoint(ROUTE, handler)).await
+    cruddur_telemetry::run(cruddur_core::http_service(ENDPOINT, handler)).await
 }
 
 #[cfg(test)]
@@ -27,7 +27,7 @@ mod tests {
             event("search-activities"),
             event_as_function_url("search-activities"),
         ] {
-            let res = app.call(ROUTE, handler, req).await;
+            let res = app.call(ENDPOINT, handler, req).await;
             assert_eq!(res.status, 200, "{}", res.text);
             let found = res.body.as_array().unwrap();
             assert_eq!(found.len(), 1);
@@ -53,7 +53,7 @@ mod tests {
             ),
         ];
         for (req, codes) in cases {
-            let res = app.call(ROUTE, handler, req).await;
+            let res = app.call(ENDPOINT, handler, req).await;
             assert_eq!((res.status, res.body), (422, codes));
         }
     }

@@ -1,8 +1,8 @@
 //! `GET /api/activities/{handle}/status/{uuid}`: an activity and its replies, oldest reply first.
 
-use cruddur_core::{routes, services, ApiError, Ctx, Reply, Route};
+use cruddur_core::{routes, services, ApiError, Ctx, Endpoint, Reply};
 
-const ROUTE: Route = routes::SHOW_ACTIVITY;
+const ENDPOINT: Endpoint = routes::SHOW_ACTIVITY;
 
 async fn handler(ctx: Ctx) -> Result<Reply, ApiError> {
     let shown = services::show_activity(
@@ -17,7 +17,7 @@ async fn handler(ctx: Ctx) -> Result<Reply, ApiError> {
 
 #[tokio::main]
 async fn main() -> Result<(), cruddur_telemetry::Error> {
-    cruddur_telemetry::run(cruddur_core::endpoint(ROUTE, handler)).await
+    cruddur_telemetry::run(cruddur_core::http_service(ENDPOINT, handler)).await
 }
 
 #[cfg(test)]
@@ -33,7 +33,7 @@ mod tests {
             event("show-activity"),
             event_as_function_url("show-activity"),
         ] {
-            let res = app.call(ROUTE, handler, req).await;
+            let res = app.call(ENDPOINT, handler, req).await;
             assert_eq!(res.status, 200, "{}", res.text);
             assert_eq!(res.body["activity"]["message"], "Cloud is very fun!");
             assert_eq!(res.body["activity"]["replies_count"], 1);
@@ -52,7 +52,7 @@ mod tests {
         let app = TestApp::new().await;
         let mut ev = event_json("show-activity");
         ev["pathParameters"]["handle"] = json!("andrewbrown");
-        let res = app.call(ROUTE, handler, request(&ev)).await;
+        let res = app.call(ENDPOINT, handler, request(&ev)).await;
         assert_eq!(res.status, 200, "{}", res.text);
     }
 
@@ -60,11 +60,11 @@ mod tests {
     async fn wrong_author_unknown_and_malformed() {
         let app = TestApp::new().await;
         let res = app
-            .call(ROUTE, handler, event("show-activity-not-found"))
+            .call(ENDPOINT, handler, event("show-activity-not-found"))
             .await;
         assert_eq!((res.status, res.body), (404, json!(["activity_not_found"])));
         let res = app
-            .call(ROUTE, handler, event("show-activity-bad-input"))
+            .call(ENDPOINT, handler, event("show-activity-bad-input"))
             .await;
         assert_eq!(
             (res.status, res.body),
@@ -72,14 +72,14 @@ mod tests {
         );
         let mut ev = event_json("show-activity");
         ev["pathParameters"] = json!({"handle": "@", "uuid": "nope"});
-        let res = app.call(ROUTE, handler, request(&ev)).await;
+        let res = app.call(ENDPOINT, handler, request(&ev)).await;
         assert_eq!(
             (res.status, res.body),
             (422, json!(["blank_user_handle", "activity_uuid_invalid"]))
         );
         ev["pathParameters"] =
             json!({"handle": "@andrewbrown", "uuid": "00000000-0000-4000-8000-000000000000"});
-        let res = app.call(ROUTE, handler, request(&ev)).await;
+        let res = app.call(ENDPOINT, handler, request(&ev)).await;
         assert_eq!((res.status, res.body), (404, json!(["activity_not_found"])));
     }
 }

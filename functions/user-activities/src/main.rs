@@ -1,8 +1,8 @@
 //! `GET /api/activities/{handle}`: a user's profile and activities.
 
-use cruddur_core::{routes, services, ApiError, Ctx, Reply, Route};
+use cruddur_core::{routes, services, ApiError, Ctx, Endpoint, Reply};
 
-const ROUTE: Route = routes::USER_ACTIVITIES;
+const ENDPOINT: Endpoint = routes::USER_ACTIVITIES;
 
 async fn handler(ctx: Ctx) -> Result<Reply, ApiError> {
     let (profile, next) =
@@ -13,7 +13,7 @@ async fn handler(ctx: Ctx) -> Result<Reply, ApiError> {
 
 #[tokio::main]
 async fn main() -> Result<(), cruddur_telemetry::Error> {
-    cruddur_telemetry::run(cruddur_core::endpoint(ROUTE, handler)).await
+    cruddur_telemetry::run(cruddur_core::http_service(ENDPOINT, handler)).await
 }
 
 #[cfg(test)]
@@ -28,7 +28,7 @@ mod tests {
             event("user-activities"),
             event_as_function_url("user-activities"),
         ] {
-            let res = app.call(ROUTE, handler, req).await;
+            let res = app.call(ENDPOINT, handler, req).await;
             assert_eq!(res.status, 200, "{}", res.text);
             let profile = &res.body["profile"];
             assert_eq!(profile["handle"], "andrewbrown");
@@ -46,14 +46,14 @@ mod tests {
     async fn unknown_and_blank_handles() {
         let app = TestApp::new().await;
         let res = app
-            .call(ROUTE, handler, event("user-activities-unknown"))
+            .call(ENDPOINT, handler, event("user-activities-unknown"))
             .await;
         assert_eq!(
             (res.status, res.body.clone()),
             (404, serde_json::json!(["user_not_found"]))
         );
         let res = app
-            .call(ROUTE, handler, event("user-activities-blank"))
+            .call(ENDPOINT, handler, event("user-activities-blank"))
             .await;
         assert_eq!(
             (res.status, res.body.clone()),

@@ -13,6 +13,12 @@ pub const ACTIVITY_MAX_CHARS: usize = 280;
 pub const REPLY_MAX_CHARS: usize = 1024;
 /// Longest search term, counted in Unicode scalar values.
 pub const SEARCH_TERM_MAX_CHARS: usize = 100;
+/// Longest handle. Handles are `[a-z0-9_]`, as Twitter's (see [`Handle`]).
+pub const HANDLE_MAX_CHARS: usize = 15;
+/// Longest display name, counted in Unicode scalar values after trimming.
+pub const DISPLAY_NAME_MAX_CHARS: usize = 60;
+/// Longest bio, counted in Unicode scalar values after trimming.
+pub const BIO_MAX_CHARS: usize = 300;
 
 /// A Cruddur user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -80,6 +86,39 @@ pub struct Profile {
     pub display_name: String,
     pub bio: Option<String>,
     pub cruds_count: i64,
+    /// The user's Cognito `sub`: the frontend names avatars after it.
+    pub cognito_user_uuid: Option<String>,
+}
+
+impl Profile {
+    pub fn of(user: User, cruds_count: i64) -> Self {
+        Self {
+            uuid: user.uuid,
+            handle: user.handle,
+            display_name: user.display_name,
+            bio: user.bio,
+            cruds_count,
+            cognito_user_uuid: user.cognito_user_id,
+        }
+    }
+}
+
+/// A user as the "new message to @handle" page shows them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UserShort {
+    pub uuid: Uuid,
+    pub handle: String,
+    pub display_name: String,
+}
+
+impl From<User> for UserShort {
+    fn from(user: User) -> Self {
+        Self {
+            uuid: user.uuid,
+            handle: user.handle,
+            display_name: user.display_name,
+        }
+    }
 }
 
 /// One conversation in the caller's inbox: the other party and the last message.
@@ -120,7 +159,7 @@ pub fn format_time(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-fn rfc3339<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn rfc3339<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&format_time(t))
 }
 
@@ -135,10 +174,10 @@ pub type ReplyMessage = MessageText<REPLY_MAX_CHARS>;
 
 impl<const MAX: usize> MessageText<MAX> {
     /// Validates a message. Leading/trailing whitespace is kept as written; a message of only
-    /// whitespace is blank.
+    /// whitespace and invisible characters (zero-width, direction marks) is blank.
     pub fn parse(raw: Option<&str>) -> Result<Self, &'static str> {
         let raw = raw.unwrap_or_default();
-        if raw.trim().is_empty() {
+        if raw.chars().all(|c| c.is_whitespace() || is_invisible(c)) {
             Err("message_blank")
         } else if raw.chars().count() > MAX {
             Err("message_exceed_max_chars")
@@ -200,25 +239,113 @@ impl Ttl {
     }
 }
 
-/// A user handle as it appears in a path: `@andrewbrown` or `andrewbrown`, percent-decoded.
+/// A user handle: `[a-z0-9_]{1,15}`, Twitter's rule. Handles are identities, so nothing that
+/// can look like another handle is one: no upper case (input is lower-cased, so `WORF` is
+/// `worf`), no look-alike letters from other scripts or widths, no invisible or direction
+/// characters, no spaces or punctuation. Uniqueness is therefore case-insensitive too. A path
+/// may write it `@worf` or `worf`; it is percent-decoded once, at the edge, never here.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Handle(String);
 
 impl Handle {
+    /// `blank_code` names the field for the client (`blank_user_handle`,
+    /// `user_receiver_handle_blank`, ...); a non-blank handle breaking the rule is
+    /// `user_handle_invalid`.
     pub fn parse(raw: Option<&str>, blank_code: &'static str) -> Result<Self, &'static str> {
-        let decoded = percent_decode(raw.unwrap_or_default());
-        let trimmed = decoded.trim();
-        let handle = trimmed.strip_prefix('@').unwrap_or(trimmed).trim();
+        let trimmed = raw.unwrap_or_default().trim();
+        let handle = trimmed.strip_prefix('@').unwrap_or(trimmed);
         if handle.is_empty() {
-            Err(blank_code)
+            return Err(blank_code);
+        }
+        let handle = handle.to_ascii_lowercase();
+        let valid = handle.len() <= HANDLE_MAX_CHARS
+            && handle
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if valid {
+            Ok(Self(handle))
         } else {
-            Ok(Self(handle.to_owned()))
+            Err("user_handle_invalid")
         }
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// A display name: trimmed, 1 to 60 characters, no control, invisible or direction characters
+/// (they let one name pose as another, or reverse the text around it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisplayName(String);
+
+impl DisplayName {
+    pub fn parse(raw: Option<&str>) -> Result<Self, &'static str> {
+        let name = raw.unwrap_or_default().trim();
+        if name.is_empty() {
+            Err("display_name_blank")
+        } else if name.chars().count() > DISPLAY_NAME_MAX_CHARS {
+            Err("display_name_too_long")
+        } else if name.chars().any(|c| c.is_control() || is_invisible(c)) {
+            Err("display_name_invalid")
+        } else {
+            Ok(Self(name.to_owned()))
+        }
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+/// A bio: trimmed, at most 300 characters; line breaks are fine, other control, invisible and
+/// direction characters are not. An empty bio is no bio.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bio(Option<String>);
+
+impl Bio {
+    pub fn parse(raw: Option<&str>) -> Result<Self, &'static str> {
+        let bio = raw.unwrap_or_default().trim();
+        if bio.chars().count() > BIO_MAX_CHARS {
+            Err("bio_too_long")
+        } else if bio
+            .chars()
+            .any(|c| (c.is_control() && c != '\n' && c != '\r') || is_invisible(c))
+        {
+            Err("bio_invalid")
+        } else {
+            Ok(Self(Some(bio.to_owned()).filter(|b| !b.is_empty())))
+        }
+    }
+
+    pub fn into_inner(self) -> Option<String> {
+        self.0
+    }
+}
+
+/// Characters that print as nothing, or only change the direction of the text around them:
+/// zero-width spaces and joiners, direction marks, embeddings, overrides and isolates, the
+/// byte-order mark, soft hyphen. A message of only these is blank; a name must not hide them.
+pub fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{034F}'
+            | '\u{061C}'
+            | '\u{115F}'
+            | '\u{1160}'
+            | '\u{17B4}'
+            | '\u{17B5}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
+    )
 }
 
 /// A search term: present, not blank, at most 100 characters.
@@ -249,7 +376,7 @@ pub fn parse_activity_uuid(raw: Option<&str>) -> Result<Uuid, &'static str> {
         .ok_or("activity_uuid_invalid")
 }
 
-/// Decodes `%XX` escapes (API Gateway may pass `@` as `%40`). Invalid escapes are kept verbatim
+/// Decodes `%XX` escapes once (a path may carry `@` as `%40`). Invalid escapes are kept verbatim
 /// and invalid UTF-8 is replaced, so this never fails.
 pub fn percent_decode(raw: &str) -> String {
     if !raw.contains('%') {
@@ -332,12 +459,12 @@ mod tests {
     }
 
     #[test]
-    fn handle_accepts_at_prefix_and_percent_encoding() {
+    fn handle_accepts_at_prefix_and_lower_cases() {
         for raw in [
             "@andrewbrown",
             "andrewbrown",
-            "%40andrewbrown",
             " @andrewbrown ",
+            "AndrewBrown",
         ] {
             assert_eq!(
                 Handle::parse(Some(raw), "blank_user_handle")
@@ -346,12 +473,89 @@ mod tests {
                 "andrewbrown"
             );
         }
-        for raw in [None, Some(""), Some("@"), Some("%40")] {
+        for raw in [None, Some(""), Some("@"), Some("  ")] {
             assert_eq!(
                 Handle::parse(raw, "blank_user_handle"),
                 Err("blank_user_handle")
             );
         }
+        assert_eq!(Handle::parse(Some("a_1"), "x").unwrap().as_str(), "a_1");
+        assert!(Handle::parse(Some(&"a".repeat(15)), "x").is_ok());
+    }
+
+    #[test]
+    fn look_alike_handles_are_not_handles() {
+        for raw in [
+            "wo\u{200b}rf",
+            "ｗｏｒｆ",
+            "worf\u{0}",
+            "\u{202e}frow",
+            "../../etc",
+            "two words",
+            "worf'; DROP TABLE users;--",
+            "%40andrewbrown",
+            "%2e%2e%2fadmin",
+            "wörf",
+            "worf.",
+            "@@worf",
+            &"a".repeat(16),
+            &"x".repeat(100_000),
+        ] {
+            assert_eq!(
+                Handle::parse(Some(raw), "blank_user_handle"),
+                Err("user_handle_invalid"),
+                "{raw:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn display_names_and_bios() {
+        assert_eq!(
+            DisplayName::parse(Some("  Worf  ")).unwrap().into_inner(),
+            "Worf"
+        );
+        assert_eq!(DisplayName::parse(Some(" ")), Err("display_name_blank"));
+        assert_eq!(DisplayName::parse(None), Err("display_name_blank"));
+        assert!(DisplayName::parse(Some(&"é".repeat(60))).is_ok());
+        assert_eq!(
+            DisplayName::parse(Some(&"é".repeat(61))),
+            Err("display_name_too_long")
+        );
+        for bad in ["Wo\u{200b}rf", "Worf\u{202e}", "Wo\nrf", "Worf\u{0}"] {
+            assert_eq!(
+                DisplayName::parse(Some(bad)),
+                Err("display_name_invalid"),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            Bio::parse(Some(" Line one\nline two "))
+                .unwrap()
+                .into_inner(),
+            Some("Line one\nline two".to_owned())
+        );
+        assert_eq!(Bio::parse(Some("   ")).unwrap().into_inner(), None);
+        assert_eq!(Bio::parse(None).unwrap().into_inner(), None);
+        assert_eq!(Bio::parse(Some(&"b".repeat(301))), Err("bio_too_long"));
+        assert_eq!(Bio::parse(Some("hi\u{202e}")), Err("bio_invalid"));
+    }
+
+    #[test]
+    fn invisible_only_messages_are_blank() {
+        for raw in [
+            "\u{200b}",
+            " \u{200b}\u{200d} ",
+            "\u{202e}\u{2066}",
+            "\u{feff}",
+        ] {
+            assert_eq!(
+                ActivityMessage::parse(Some(raw)),
+                Err("message_blank"),
+                "{raw:?}"
+            );
+        }
+        assert!(ActivityMessage::parse(Some("\u{200b}hi")).is_ok());
     }
 
     #[test]

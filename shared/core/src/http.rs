@@ -1,6 +1,8 @@
-//! The HTTP edge every function shares: its route, path parameters, JSON bodies, the caller's
-//! identity, error responses and CORS. A function supplies a route and a handler; [`endpoint`]
-//! turns them into a `lambda_http` service.
+//! The HTTP edge every function shares: path parameters, the caller, JSON bodies, error
+//! responses and CORS. A function supplies its row of the route table and a handler;
+//! [`http_service`] turns them into a `lambda_http` service. Whatever the route table says a
+//! request needs (method, path, body size, a caller) is checked here, once, before the handler
+//! runs.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -11,95 +13,47 @@ use lambda_http::http::{HeaderMap, Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use tokio::sync::OnceCell;
 use tracing::field::Empty;
 use tracing::{Instrument, Span};
 
+use crate::app::App;
 use crate::auth;
 use crate::config::Config;
 use crate::domain::{percent_decode, User};
 use crate::error::ApiError;
-use crate::store::{seed, DynamoStore, Page, SqliteStore, Store, StoreError};
+use crate::routes::{Endpoint, Route};
+use crate::store::{Page, Store};
 
 /// Largest request body accepted (API Gateway allows more; Cruddur never needs it).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Response header carrying the cursor of the next page of a feed.
 pub const NEXT_CURSOR_HEADER: &str = "x-next-cursor";
+/// Request headers a browser may send (CORS); template.yaml's API declares the same list.
+pub const CORS_ALLOW_HEADERS: &str = "content-type,if-modified-since,authorization,traceparent";
+/// Methods a browser may use (CORS); template.yaml's API declares the same list.
+pub const CORS_ALLOW_METHODS: &str = "OPTIONS,GET,HEAD,POST,PUT";
+/// Response headers a browser script may read.
+pub const CORS_EXPOSE_HEADERS: &str = "location,link,x-next-cursor";
 
-/// A function's route: method and path template as API Gateway declares it,
-/// e.g. `GET /api/activities/{handle}/status/{uuid}`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Route {
-    pub method: &'static str,
-    pub path: &'static str,
-}
-
-impl Route {
-    pub const fn get(path: &'static str) -> Self {
-        Self {
-            method: "GET",
-            path,
-        }
+/// Path parameters of a request: API Gateway's `pathParameters` when present, else the route's
+/// template matched against the raw path (which never includes the stage). Decoded once.
+fn path_params(route: &Route, req: &Request) -> Option<HashMap<String, String>> {
+    if route.variables().next().is_none() {
+        return Some(HashMap::new());
     }
-
-    pub const fn post(path: &'static str) -> Self {
-        Self {
-            method: "POST",
-            path,
-        }
+    if let Some(given) = req.path_parameters_ref().filter(|p| !p.is_empty()) {
+        return Some(
+            route
+                .variables()
+                .filter_map(|name| {
+                    given
+                        .first(name)
+                        .map(|v| (name.to_owned(), percent_decode(v)))
+                })
+                .collect(),
+        );
     }
-
-    /// The variables of the template (`{handle}` -> `handle`), in order.
-    pub fn variables(&self) -> impl Iterator<Item = &'static str> {
-        self.path
-            .split('/')
-            .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
-    }
-
-    /// Matches a path against the template. The path may carry a prefix before the template
-    /// (an API Gateway stage, a local router's function prefix); variables are percent-decoded.
-    pub fn match_path(&self, path: &str) -> Option<HashMap<String, String>> {
-        let template: Vec<&str> = segments(self.path).collect();
-        let path: Vec<&str> = segments(path).collect();
-        let tail = path.get(path.len().checked_sub(template.len())?..)?;
-        let mut params = HashMap::new();
-        for (pattern, actual) in template.iter().zip(tail) {
-            match pattern.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-                Some(name) => {
-                    params.insert(name.to_owned(), percent_decode(actual));
-                }
-                None if pattern == actual => {}
-                None => return None,
-            }
-        }
-        Some(params)
-    }
-
-    /// Path parameters of a request: API Gateway's `pathParameters` when present, else the
-    /// template matched against the raw path (which never includes the stage).
-    fn params_of(&self, req: &Request) -> Option<HashMap<String, String>> {
-        if self.variables().next().is_none() {
-            return Some(HashMap::new());
-        }
-        if let Some(given) = req.path_parameters_ref().filter(|p| !p.is_empty()) {
-            return Some(
-                self.variables()
-                    .filter_map(|name| {
-                        given
-                            .first(name)
-                            .map(|v| (name.to_owned(), percent_decode(v)))
-                    })
-                    .collect(),
-            );
-        }
-        self.match_path(req.raw_http_path())
-    }
-}
-
-fn segments(path: &str) -> impl Iterator<Item = &str> {
-    let path = path.split(['?', '#']).next().unwrap_or_default();
-    let trimmed = path.trim_matches('/');
-    trimmed.split('/').filter(move |_| !trimmed.is_empty())
+    route.match_path(req.raw_http_path())
 }
 
 /// What a handler answers: a status, a JSON (or text) body and extra headers.
@@ -178,12 +132,13 @@ impl Reply {
     }
 }
 
-/// What a handler gets: the request, its path parameters, the store and the configuration.
+/// What a handler gets: the request, its path parameters, the store and, on routes that need
+/// one, the caller.
 pub struct Ctx {
     req: Request,
     params: HashMap<String, String>,
     store: Arc<dyn Store>,
-    config: Arc<Config>,
+    caller: Option<User>,
     span: Span,
 }
 
@@ -215,8 +170,9 @@ impl Ctx {
             .filter(|c| !c.is_empty())
     }
 
-    /// The body parsed as JSON. Wrong content type, malformed JSON or a body of the wrong shape
-    /// is `invalid_json`.
+    /// The body as a JSON object of the expected shape. A non-JSON content type, malformed JSON,
+    /// anything but an object (serde would read an array positionally) or fields of the wrong
+    /// type are `invalid_json`.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
         if let Some(content_type) = self.req.headers().get(CONTENT_TYPE) {
             let essence = content_type
@@ -232,15 +188,18 @@ impl Ctx {
             }
         }
         let bytes: &[u8] = self.req.body().as_ref();
-        serde_json::from_slice(bytes).map_err(|_| ApiError::InvalidJson)
+        match serde_json::from_slice::<serde_json::Value>(bytes) {
+            Ok(object @ serde_json::Value::Object(_)) => {
+                serde_json::from_value(object).map_err(|_| ApiError::InvalidJson)
+            }
+            _ => Err(ApiError::InvalidJson),
+        }
     }
 
-    /// The authenticated caller (see [`auth::caller`]); recorded on the request span.
-    pub async fn caller(&self) -> Result<User, ApiError> {
-        let user = auth::caller(&self.req, self.store(), &self.config).await?;
-        self.span.record("user_id", user.uuid.to_string());
-        self.record_handle(&user.handle);
-        Ok(user)
+    /// The caller, resolved by the edge on routes whose row says `auth`. On other routes there
+    /// is none: `Unauthorized`.
+    pub fn caller(&self) -> Result<&User, ApiError> {
+        self.caller.as_ref().ok_or(ApiError::Unauthorized)
     }
 
     /// Records the handle a request is about (`app.handle`), as the original app did.
@@ -249,109 +208,82 @@ impl Ctx {
     }
 }
 
-/// A function's state for its whole life: configuration, and the store opened on first use.
-pub struct App {
-    config: Arc<Config>,
-    store: OnceCell<Arc<dyn Store>>,
+/// Serves one request of `endpoint` with `handler`, turning every outcome into a response.
+pub async fn respond<H, F>(
+    app: &App,
+    endpoint: &Endpoint,
+    handler: &H,
+    req: Request,
+) -> Response<Body>
+where
+    H: Fn(Ctx) -> F,
+    F: Future<Output = Result<Reply, ApiError>>,
+{
+    let origin = req.headers().get(ORIGIN).cloned();
+    let reply = if req.method() == Method::OPTIONS {
+        Reply::text("").with_status(StatusCode::NO_CONTENT)
+    } else {
+        let span = tracing::info_span!(
+            "handler",
+            route = endpoint.route.path,
+            app.handle = Empty,
+            user_id = Empty
+        );
+        match dispatch(app, endpoint, handler, req, span.clone())
+            .instrument(span)
+            .await
+        {
+            Ok(reply) => reply,
+            Err(err) => {
+                log_error(&err);
+                Reply::error(&err)
+            }
+        }
+    };
+    let mut response = reply.into_response();
+    cors(app.config(), origin.as_ref(), response.headers_mut());
+    response
 }
 
-impl App {
-    pub fn from_env() -> Self {
-        Self::new(Config::from_env())
+/// The edge's checks, in the order API Gateway would make them, then the handler.
+async fn dispatch<H, F>(
+    app: &App,
+    endpoint: &Endpoint,
+    handler: &H,
+    req: Request,
+    span: Span,
+) -> Result<Reply, ApiError>
+where
+    H: Fn(Ctx) -> F,
+    F: Future<Output = Result<Reply, ApiError>>,
+{
+    let route = &endpoint.route;
+    let method_matches = req.method().as_str() == route.method
+        || (req.method() == Method::HEAD && route.method == "GET");
+    if !method_matches {
+        return Err(ApiError::MethodNotAllowed);
     }
-
-    pub fn new(config: Config) -> Self {
-        Self {
-            config: Arc::new(config),
-            store: OnceCell::new(),
-        }
+    let params = path_params(route, &req).ok_or(ApiError::NotFound("route_not_found"))?;
+    if req.body().len() > MAX_BODY_BYTES {
+        return Err(ApiError::PayloadTooLarge);
     }
-
-    /// An app on a given store (tests).
-    pub fn with_store(config: Config, store: Arc<dyn Store>) -> Self {
-        Self {
-            config: Arc::new(config),
-            store: OnceCell::new_with(Some(store)),
-        }
-    }
-
-    pub fn config(&self) -> &Config {
-        &self.config
-    }
-
-    /// The store, opened once per process. A failed open is retried by the next request.
-    pub async fn store(&self) -> Result<Arc<dyn Store>, StoreError> {
-        self.store
-            .get_or_try_init(|| open_store(&self.config))
-            .await
-            .cloned()
-    }
-
-    /// Serves one request with `handler`, turning every outcome into a response.
-    pub async fn handle<H, F>(&self, route: &Route, handler: &H, req: Request) -> Response<Body>
-    where
-        H: Fn(Ctx) -> F,
-        F: Future<Output = Result<Reply, ApiError>>,
-    {
-        let origin = req.headers().get(ORIGIN).cloned();
-        let reply = if req.method() == Method::OPTIONS {
-            Reply::text("").with_status(StatusCode::NO_CONTENT)
-        } else {
-            let span = tracing::info_span!(
-                "handler",
-                route = route.path,
-                app.handle = Empty,
-                user_id = Empty
-            );
-            match self
-                .dispatch(route, handler, req, span.clone())
-                .instrument(span)
-                .await
-            {
-                Ok(reply) => reply,
-                Err(err) => {
-                    log_error(&err);
-                    Reply::error(&err)
-                }
-            }
-        };
-        let mut response = reply.into_response();
-        cors(&self.config, origin.as_ref(), response.headers_mut());
-        response
-    }
-
-    async fn dispatch<H, F>(
-        &self,
-        route: &Route,
-        handler: &H,
-        req: Request,
-        span: Span,
-    ) -> Result<Reply, ApiError>
-    where
-        H: Fn(Ctx) -> F,
-        F: Future<Output = Result<Reply, ApiError>>,
-    {
-        let method_matches = req.method().as_str() == route.method
-            || (req.method() == Method::HEAD && route.method == "GET");
-        if !method_matches {
-            return Err(ApiError::MethodNotAllowed);
-        }
-        let params = route
-            .params_of(&req)
-            .ok_or(ApiError::NotFound("route_not_found"))?;
-        if req.body().len() > MAX_BODY_BYTES {
-            return Err(ApiError::PayloadTooLarge);
-        }
-        let store = self.store().await?;
-        handler(Ctx {
-            req,
-            params,
-            store,
-            config: self.config.clone(),
-            span,
-        })
-        .await
-    }
+    let store = app.store().await?;
+    let caller = if endpoint.auth {
+        let user = auth::caller(&req, store.as_ref(), app.config()).await?;
+        span.record("user_id", user.uuid.to_string());
+        span.record("app.handle", user.handle.as_str());
+        Some(user)
+    } else {
+        None
+    };
+    handler(Ctx {
+        req,
+        params,
+        store,
+        caller,
+        span,
+    })
+    .await
 }
 
 impl Reply {
@@ -359,31 +291,6 @@ impl Reply {
         self.status = status;
         self
     }
-}
-
-/// Opens the configured store: DynamoDB when `CRUDDUR_TABLE_NAME` is set, else the embedded
-/// SQLite file. Unless seeding is off, a store without the demo data gets it (and a missing
-/// DynamoDB table is created from the schema).
-async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StoreError> {
-    let store: Arc<dyn Store> = match &config.table_name {
-        Some(table) => {
-            let dynamo = DynamoStore::from_env(table.clone()).await;
-            if config.seed_demo_data {
-                dynamo.create_table().await?;
-            }
-            Arc::new(dynamo)
-        }
-        None => Arc::new(SqliteStore::open(&config.sqlite_path)?),
-    };
-    if config.seed_demo_data && !store.is_seeded().await? {
-        seed::seed_demo_data(store.as_ref(), chrono::Utc::now()).await?;
-        store.mark_seeded().await?;
-        tracing::info!(
-            store = store.system(),
-            "seeded the store with the demo data"
-        );
-    }
-    Ok(store)
 }
 
 fn log_error(err: &ApiError) {
@@ -427,21 +334,22 @@ fn cors(config: &Config, origin: Option<&HeaderValue>, headers: &mut HeaderMap) 
     headers.insert(VARY, HeaderValue::from_static("Origin"));
     headers.insert(
         "access-control-allow-headers",
-        HeaderValue::from_static("content-type,if-modified-since,authorization,traceparent"),
+        HeaderValue::from_static(CORS_ALLOW_HEADERS),
     );
     headers.insert(
         "access-control-allow-methods",
-        HeaderValue::from_static("OPTIONS,GET,HEAD,POST"),
+        HeaderValue::from_static(CORS_ALLOW_METHODS),
     );
     headers.insert(
         "access-control-expose-headers",
-        HeaderValue::from_static("location,link,x-next-cursor"),
+        HeaderValue::from_static(CORS_EXPOSE_HEADERS),
     );
 }
 
-/// The `lambda_http` service for a function: one [`App`] per process, `handler` per request.
-pub fn endpoint<H, F>(
-    route: Route,
+/// The `lambda_http` service for a function: one [`App`] per process, `handler` per request,
+/// behind the edge that enforces `endpoint`'s row of the route table.
+pub fn http_service<H, F>(
+    endpoint: Endpoint,
     handler: H,
 ) -> impl lambda_http::Service<
     Request,
@@ -458,43 +366,6 @@ where
     lambda_http::service_fn(move |req: Request| {
         let app = app.clone();
         let handler = handler.clone();
-        async move { Ok(app.handle(&route, handler.as_ref(), req).await) }
+        async move { Ok(respond(&app, &endpoint, handler.as_ref(), req).await) }
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const SHOW: Route = Route::get("/api/activities/{handle}/status/{uuid}");
-
-    #[test]
-    fn template_matches_with_and_without_prefixes() {
-        for path in [
-            "/api/activities/@worf/status/abc",
-            "/prod/api/activities/@worf/status/abc",
-            "/lambda-url/show-activity/api/activities/%40worf/status/abc/",
-        ] {
-            let params = SHOW.match_path(path).unwrap_or_else(|| panic!("{path}"));
-            assert_eq!(params["handle"], "@worf");
-            assert_eq!(params["uuid"], "abc");
-        }
-        assert!(SHOW
-            .match_path("/api/activities/@worf/replies/abc")
-            .is_none());
-        assert!(SHOW.match_path("/status/abc").is_none());
-        assert!(SHOW.match_path("").is_none());
-    }
-
-    #[test]
-    fn empty_segment_matches_as_empty_variable() {
-        let params = SHOW.match_path("/api/activities//status/abc").unwrap();
-        assert_eq!(params["handle"], "");
-    }
-
-    #[test]
-    fn variables_are_listed_in_order() {
-        assert_eq!(SHOW.variables().collect::<Vec<_>>(), ["handle", "uuid"]);
-        assert_eq!(Route::get("/api/health-check").variables().count(), 0);
-    }
 }

@@ -3,6 +3,7 @@
 //!
 //! Core emits `tracing` spans and fields only; where they go is the telemetry runtime's business.
 
+pub mod app;
 pub mod auth;
 pub mod config;
 pub mod domain;
@@ -15,7 +16,9 @@ pub mod store;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
+pub use app::App;
 pub use config::Config;
 pub use error::ApiError;
-pub use http::{endpoint, Ctx, Reply, Route};
+pub use http::{http_service, Ctx, Reply};
+pub use routes::{Endpoint, Route};
 pub use store::{Store, StoreError};

@@ -1,63 +1,227 @@
 //! Every Cruddur endpoint in one table: which function serves which route, whether it needs a
-//! caller, and whether it writes. Each function takes its route from here; template.yaml and the
-//! `events/` fixtures must agree with it (the template test checks).
+//! caller, and whether it writes. Each function takes its row from here; the shared edge reads
+//! `auth` to resolve the caller before the handler runs; template.yaml and the `events/`
+//! fixtures must agree with the table (the template test checks).
+//!
+//! API Gateway REST APIs allow a path variable only as a whole segment and one variable name per
+//! level. The level after `/api/activities/` is `{handle}` for every route under it, so the
+//! frontend's reply route `POST /api/activities/<activity uuid>/reply` is declared as
+//! `/api/activities/{handle}/reply`: there, `{handle}` carries an activity uuid.
 
-use crate::http::Route;
+use std::collections::HashMap;
 
-/// One HTTP function.
+use crate::domain::percent_decode;
+
+/// A route: method and path template as API Gateway declares it,
+/// e.g. `GET /api/activities/{handle}/status/{uuid}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    pub method: &'static str,
+    pub path: &'static str,
+}
+
+impl Route {
+    pub const fn get(path: &'static str) -> Self {
+        Self {
+            method: "GET",
+            path,
+        }
+    }
+
+    pub const fn post(path: &'static str) -> Self {
+        Self {
+            method: "POST",
+            path,
+        }
+    }
+
+    pub const fn put(path: &'static str) -> Self {
+        Self {
+            method: "PUT",
+            path,
+        }
+    }
+
+    /// The variables of the template (`{handle}` -> `handle`), in order.
+    pub fn variables(&self) -> impl Iterator<Item = &'static str> {
+        self.path
+            .split('/')
+            .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+    }
+
+    /// Matches a path against the template. The path may carry a prefix before the template
+    /// (an API Gateway stage, a local router's function prefix); variables are percent-decoded
+    /// (once).
+    pub fn match_path(&self, path: &str) -> Option<HashMap<String, String>> {
+        let template: Vec<&str> = segments(self.path).collect();
+        let path: Vec<&str> = segments(path).collect();
+        let tail = path.get(path.len().checked_sub(template.len())?..)?;
+        let mut params = HashMap::new();
+        for (pattern, actual) in template.iter().zip(tail) {
+            match pattern.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                Some(name) => {
+                    params.insert(name.to_owned(), percent_decode(actual));
+                }
+                None if pattern == actual => {}
+                None => return None,
+            }
+        }
+        Some(params)
+    }
+}
+
+fn segments(path: &str) -> impl Iterator<Item = &str> {
+    let path = path.split(['?', '#']).next().unwrap_or_default();
+    let trimmed = path.trim_matches('/');
+    trimmed.split('/').filter(move |_| !trimmed.is_empty())
+}
+
+/// One HTTP function: its row of the route table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Endpoint {
     /// The function crate, binary and template function (`functions/<name>`).
     pub function: &'static str,
     pub route: Route,
-    /// Needs the Cognito authorizer.
+    /// Needs a caller: the Cognito authorizer in AWS; the edge answers 401 without one.
     pub auth: bool,
     /// Writes to the store (CRUD policy), else read-only.
     pub writes: bool,
 }
 
-pub const HEALTH_CHECK: Route = Route::get("/api/health-check");
-pub const HOME_ACTIVITIES: Route = Route::get("/api/activities/home");
-pub const NOTIFICATIONS_ACTIVITIES: Route = Route::get("/api/activities/notifications");
-pub const USER_ACTIVITIES: Route = Route::get("/api/activities/{handle}");
-pub const SEARCH_ACTIVITIES: Route = Route::get("/api/activities/search");
-pub const CREATE_ACTIVITY: Route = Route::post("/api/activities");
-pub const SHOW_ACTIVITY: Route = Route::get("/api/activities/{handle}/status/{uuid}");
-pub const CREATE_REPLY: Route = Route::post("/api/activities/{handle}/status/{uuid}/reply");
-pub const MESSAGE_GROUPS: Route = Route::get("/api/message_groups");
-pub const MESSAGES: Route = Route::get("/api/messages/{handle}");
-pub const CREATE_MESSAGE: Route = Route::post("/api/messages");
-pub const ROLLBAR_TEST: Route = Route::get("/rollbar/test");
-
-const fn endpoint(function: &'static str, route: Route, auth: bool, writes: bool) -> Endpoint {
+const fn public(function: &'static str, route: Route) -> Endpoint {
     Endpoint {
         function,
         route,
-        auth,
+        auth: false,
+        writes: false,
+    }
+}
+
+const fn signed_in(function: &'static str, route: Route, writes: bool) -> Endpoint {
+    Endpoint {
+        function,
+        route,
+        auth: true,
         writes,
     }
 }
 
+pub const HEALTH_CHECK: Endpoint = public("health-check", Route::get("/api/health-check"));
+pub const HOME_ACTIVITIES: Endpoint = public("home-activities", Route::get("/api/activities/home"));
+pub const NOTIFICATIONS_ACTIVITIES: Endpoint = signed_in(
+    "notifications-activities",
+    Route::get("/api/activities/notifications"),
+    false,
+);
+pub const USER_ACTIVITIES: Endpoint =
+    public("user-activities", Route::get("/api/activities/{handle}"));
+pub const SEARCH_ACTIVITIES: Endpoint =
+    public("search-activities", Route::get("/api/activities/search"));
+pub const CREATE_ACTIVITY: Endpoint =
+    signed_in("create-activity", Route::post("/api/activities"), true);
+pub const SHOW_ACTIVITY: Endpoint = public(
+    "show-activity",
+    Route::get("/api/activities/{handle}/status/{uuid}"),
+);
+pub const CREATE_REPLY: Endpoint = signed_in(
+    "create-reply",
+    Route::post("/api/activities/{handle}/status/{uuid}/reply"),
+    true,
+);
+/// The frontend's reply route: `{handle}` carries the activity uuid (see the module docs).
+pub const CREATE_REPLY_BY_UUID: Endpoint = signed_in(
+    "create-reply-by-uuid",
+    Route::post("/api/activities/{handle}/reply"),
+    true,
+);
+pub const MESSAGE_GROUPS: Endpoint =
+    signed_in("message-groups", Route::get("/api/message_groups"), false);
+/// `{handle}` is an `@handle` or a message group uuid.
+pub const MESSAGES: Endpoint = signed_in("messages", Route::get("/api/messages/{handle}"), false);
+pub const CREATE_MESSAGE: Endpoint =
+    signed_in("create-message", Route::post("/api/messages"), true);
+pub const USERS_SHORT: Endpoint = signed_in(
+    "users-short",
+    Route::get("/api/users/{handle}/short"),
+    false,
+);
+pub const UPDATE_PROFILE: Endpoint =
+    signed_in("update-profile", Route::put("/api/profile/update"), true);
+pub const ROLLBAR_TEST: Endpoint = public("rollbar-test", Route::get("/rollbar/test"));
+
 /// The HTTP functions.
-pub const ENDPOINTS: [Endpoint; 12] = [
-    endpoint("health-check", HEALTH_CHECK, false, false),
-    endpoint("home-activities", HOME_ACTIVITIES, false, false),
-    endpoint(
-        "notifications-activities",
-        NOTIFICATIONS_ACTIVITIES,
-        true,
-        false,
-    ),
-    endpoint("user-activities", USER_ACTIVITIES, false, false),
-    endpoint("search-activities", SEARCH_ACTIVITIES, false, false),
-    endpoint("create-activity", CREATE_ACTIVITY, true, true),
-    endpoint("show-activity", SHOW_ACTIVITY, false, false),
-    endpoint("create-reply", CREATE_REPLY, true, true),
-    endpoint("message-groups", MESSAGE_GROUPS, true, false),
-    endpoint("messages", MESSAGES, true, false),
-    endpoint("create-message", CREATE_MESSAGE, true, true),
-    endpoint("rollbar-test", ROLLBAR_TEST, false, false),
+pub const ENDPOINTS: [Endpoint; 15] = [
+    HEALTH_CHECK,
+    HOME_ACTIVITIES,
+    NOTIFICATIONS_ACTIVITIES,
+    USER_ACTIVITIES,
+    SEARCH_ACTIVITIES,
+    CREATE_ACTIVITY,
+    SHOW_ACTIVITY,
+    CREATE_REPLY,
+    CREATE_REPLY_BY_UUID,
+    MESSAGE_GROUPS,
+    MESSAGES,
+    CREATE_MESSAGE,
+    USERS_SHORT,
+    UPDATE_PROFILE,
+    ROLLBAR_TEST,
 ];
 
 /// Functions invoked by something other than API Gateway (they write).
 pub const TRIGGERS: [&str; 1] = ["post-confirmation"];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SHOW: Route = SHOW_ACTIVITY.route;
+
+    #[test]
+    fn template_matches_with_and_without_prefixes() {
+        for path in [
+            "/api/activities/@worf/status/abc",
+            "/prod/api/activities/@worf/status/abc",
+            "/lambda-url/show-activity/api/activities/%40worf/status/abc/",
+        ] {
+            let params = SHOW.match_path(path).unwrap_or_else(|| panic!("{path}"));
+            assert_eq!(params["handle"], "@worf");
+            assert_eq!(params["uuid"], "abc");
+        }
+        assert!(SHOW
+            .match_path("/api/activities/@worf/replies/abc")
+            .is_none());
+        assert!(SHOW.match_path("/status/abc").is_none());
+        assert!(SHOW.match_path("").is_none());
+    }
+
+    #[test]
+    fn variables_are_decoded_once() {
+        let params = SHOW
+            .match_path("/api/activities/%2540worf/status/abc")
+            .unwrap();
+        assert_eq!(params["handle"], "%40worf");
+    }
+
+    #[test]
+    fn empty_segment_matches_as_empty_variable() {
+        let params = SHOW.match_path("/api/activities//status/abc").unwrap();
+        assert_eq!(params["handle"], "");
+    }
+
+    #[test]
+    fn variables_are_listed_in_order() {
+        assert_eq!(SHOW.variables().collect::<Vec<_>>(), ["handle", "uuid"]);
+        assert_eq!(HEALTH_CHECK.route.variables().count(), 0);
+    }
+
+    #[test]
+    fn function_names_and_routes_are_unique() {
+        for (i, a) in ENDPOINTS.iter().enumerate() {
+            for b in &ENDPOINTS[i + 1..] {
+                assert_ne!(a.function, b.function);
+                assert_ne!(a.route, b.route, "{} and {}", a.function, b.function);
+            }
+        }
+    }
+}

@@ -10,8 +10,9 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::domain::{
-    format_time, parse_activity_uuid, Activity, ActivityMessage, Handle, Message, MessageGroup,
-    NewActivity, NewMessage, NewUser, Profile, ReplyMessage, SearchTerm, Ttl, User,
+    format_time, parse_activity_uuid, Activity, ActivityMessage, Bio, DisplayName, Handle, Message,
+    MessageGroup, NewActivity, NewMessage, NewUser, Profile, ReplyMessage, SearchTerm, Ttl, User,
+    UserShort,
 };
 use crate::error::{collect, ApiError};
 use crate::store::{Page, PageRequest, Store, UserCreation};
@@ -23,17 +24,30 @@ pub struct CreateActivityBody {
     pub ttl: Option<String>,
 }
 
-/// Body of `POST /api/activities/{handle}/status/{uuid}/reply`.
+/// Body of a reply: `POST /api/activities/{handle}/status/{uuid}/reply` or the frontend's
+/// `POST /api/activities/{uuid}/reply`, which repeats the activity's uuid in the body.
 #[derive(Debug, Default, Deserialize)]
 pub struct CreateReplyBody {
     pub message: Option<String>,
+    pub activity_uuid: Option<String>,
 }
 
-/// Body of `POST /api/messages`.
+/// Body of `POST /api/messages`: the message and exactly one target, a handle (`handle`, or
+/// `user_receiver_handle` as the week-2 client and newer frontends send it) for a conversation
+/// that may be new, or the `message_group_uuid` of one the caller is in.
 #[derive(Debug, Default, Deserialize)]
 pub struct CreateMessageBody {
-    pub user_receiver_handle: Option<String>,
     pub message: Option<String>,
+    pub handle: Option<String>,
+    pub user_receiver_handle: Option<String>,
+    pub message_group_uuid: Option<String>,
+}
+
+/// Body of `PUT /api/profile/update`. The whole editable profile: a missing bio is no bio.
+#[derive(Debug, Default, Deserialize)]
+pub struct UpdateProfileBody {
+    pub display_name: Option<String>,
+    pub bio: Option<String>,
 }
 
 /// `GET /api/activities/{handle}`.
@@ -92,13 +106,7 @@ pub async fn user_activities(
     let page = store
         .user_activities(&user, PageRequest::after(cursor))
         .await?;
-    let profile = Profile {
-        cruds_count: store.cruds_count(&user).await?,
-        uuid: user.uuid,
-        handle: user.handle,
-        display_name: user.display_name,
-        bio: user.bio,
-    };
+    let profile = Profile::of(user.clone(), store.cruds_count(&user).await?);
     Ok((
         UserActivities {
             profile,
@@ -151,27 +159,62 @@ pub async fn show_activity(
     handle: Option<&str>,
     uuid: Option<&str>,
 ) -> Result<ShowActivity, ApiError> {
-    let (handle, uuid) = parse_activity_address(handle, uuid, &mut Vec::new())?;
-    let (activity, replies) = find_activity(store, &handle, uuid).await?;
+    let mut codes = Vec::new();
+    let Some((handle, uuid)) = parse_activity_address(handle, uuid, &mut codes) else {
+        return Err(ApiError::Validation(codes));
+    };
+    let (activity, replies) = store
+        .activity_with_replies(uuid)
+        .await?
+        .filter(|(activity, _)| activity.handle == handle.as_str())
+        .ok_or(ApiError::NotFound("activity_not_found"))?;
     Ok(ShowActivity { activity, replies })
 }
 
-/// Replies to an activity addressed under its author. The reply lives as long as its parent.
+/// Which activity a reply answers.
+#[derive(Debug, Clone, Copy)]
+pub enum ReplyTo<'a> {
+    /// `/api/activities/{handle}/status/{uuid}/reply`: under its author, who must match.
+    UnderAuthor {
+        handle: Option<&'a str>,
+        uuid: Option<&'a str>,
+    },
+    /// The frontend's `/api/activities/{uuid}/reply`: by uuid alone.
+    Activity { uuid: Option<&'a str> },
+}
+
+/// Replies to an activity. The reply lives as long as its parent.
 pub async fn create_reply(
     store: &dyn Store,
     caller: &User,
-    handle: Option<&str>,
-    uuid: Option<&str>,
+    to: ReplyTo<'_>,
     body: CreateReplyBody,
 ) -> Result<Activity, ApiError> {
     let now = Utc::now();
     let mut codes = Vec::new();
     let message = collect(&mut codes, ReplyMessage::parse(body.message.as_deref()));
-    let (handle, parent_uuid) = parse_activity_address(handle, uuid, &mut codes)?;
-    let Some(message) = message else {
+    let parent = match to {
+        ReplyTo::UnderAuthor { handle, uuid } => parse_activity_address(handle, uuid, &mut codes)
+            .map(|(handle, uuid)| (Some(handle), uuid)),
+        ReplyTo::Activity { uuid } => {
+            collect(&mut codes, parse_activity_uuid(uuid)).map(|uuid| (None, uuid))
+        }
+    };
+    // A body that names another activity than the path is a confused client, not a choice.
+    if let (Some((_, uuid)), Some(named)) = (&parent, body.activity_uuid.as_deref()) {
+        if parse_activity_uuid(Some(named)) != Ok(*uuid) {
+            codes.push("activity_uuid_mismatch");
+        }
+    }
+    let (Some(message), Some((author, parent_uuid))) = (message, parent) else {
         return Err(ApiError::Validation(codes));
     };
-    let (parent, _) = find_activity(store, &handle, parent_uuid).await?;
+    ApiError::check(codes)?;
+    let parent = store
+        .activity(parent_uuid)
+        .await?
+        .filter(|parent| author.is_none_or(|handle| parent.handle == handle.as_str()))
+        .ok_or(ApiError::NotFound("activity_not_found"))?;
     let reply = store
         .create_reply(NewActivity {
             uuid: Uuid::new_v4(),
@@ -194,45 +237,131 @@ pub async fn message_groups(
     Ok(store.message_groups(caller).await?)
 }
 
-/// The caller's conversation with a user.
+/// A conversation, named the way a client names it.
+enum Conversation {
+    /// `@handle`: with that user (it may not exist yet).
+    With(Handle),
+    /// A message group uuid: one the caller must be in.
+    Group(Uuid),
+}
+
+impl Conversation {
+    /// A uuid names a group (a uuid is never a handle: handles have no `-`), anything else a
+    /// handle.
+    fn parse(raw: Option<&str>, blank_code: &'static str) -> Result<Self, &'static str> {
+        let raw = raw.unwrap_or_default().trim();
+        match Uuid::try_parse(raw) {
+            Ok(group) => Ok(Self::Group(group)),
+            Err(_) => Handle::parse(Some(raw), blank_code).map(Self::With),
+        }
+    }
+}
+
+/// The other member of a conversation the caller is in. A group the caller is not in is as
+/// unknown as one that does not exist: nobody learns which groups exist.
+async fn partner_in(store: &dyn Store, caller: &User, group: Uuid) -> Result<User, ApiError> {
+    store
+        .conversation_partner(caller, group)
+        .await?
+        .ok_or(ApiError::NotFound("message_group_not_found"))
+}
+
+/// The caller's conversation with a user (`@handle`) or in a group (its uuid), oldest first.
 pub async fn messages(
     store: &dyn Store,
     caller: &User,
-    handle: Option<&str>,
+    with: Option<&str>,
 ) -> Result<Vec<Message>, ApiError> {
-    let handle = Handle::parse(handle, "blank_user_handle")
-        .map_err(|code| ApiError::Validation(vec![code]))?;
-    let other = find_user(store, &handle).await?;
+    let other = match Conversation::parse(with, "blank_user_handle")
+        .map_err(|code| ApiError::Validation(vec![code]))?
+    {
+        Conversation::With(handle) => find_user(store, &handle).await?,
+        Conversation::Group(group) => partner_in(store, caller, group).await?,
+    };
     Ok(store.messages_between(caller, &other).await?)
 }
 
-/// Sends a direct message from the caller.
+/// What `POST /api/messages` answers: the message. Addressed to a handle, it carries its
+/// `message_group_uuid`, and the frontend opens that conversation; sent into a group the client
+/// named, it does not, and the frontend appends it to the conversation on screen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SentMessage {
+    pub uuid: Uuid,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message_group_uuid: Option<Uuid>,
+    pub display_name: String,
+    pub handle: String,
+    pub message: String,
+    #[serde(serialize_with = "crate::domain::rfc3339")]
+    pub created_at: chrono::DateTime<Utc>,
+}
+
+impl SentMessage {
+    fn new(message: Message, to_handle: bool) -> Self {
+        Self {
+            uuid: message.uuid,
+            message_group_uuid: to_handle.then_some(message.message_group_uuid),
+            display_name: message.display_name,
+            handle: message.handle,
+            message: message.message,
+            created_at: message.created_at,
+        }
+    }
+}
+
+/// Sends a direct message from the caller to a handle or into a conversation.
 pub async fn create_message(
     store: &dyn Store,
     caller: &User,
     body: CreateMessageBody,
-) -> Result<Message, ApiError> {
+) -> Result<SentMessage, ApiError> {
     let now = Utc::now();
     let mut codes = Vec::new();
-    let receiver = collect(
-        &mut codes,
-        Handle::parse(
-            body.user_receiver_handle.as_deref(),
-            "user_receiver_handle_blank",
-        ),
-    );
+    let targets = [
+        body.handle.as_deref(),
+        body.user_receiver_handle.as_deref(),
+        body.message_group_uuid.as_deref(),
+    ];
+    let target = match targets.iter().flatten().count() {
+        0 => {
+            codes.push("user_receiver_handle_blank");
+            None
+        }
+        1 => match body.message_group_uuid.as_deref() {
+            Some(group) => collect(
+                &mut codes,
+                Uuid::try_parse(group.trim())
+                    .map(Conversation::Group)
+                    .map_err(|_| "message_group_uuid_invalid"),
+            ),
+            None => collect(
+                &mut codes,
+                Handle::parse(
+                    body.handle
+                        .as_deref()
+                        .or(body.user_receiver_handle.as_deref()),
+                    "user_receiver_handle_blank",
+                )
+                .map(Conversation::With),
+            ),
+        },
+        _ => {
+            codes.push("message_target_ambiguous");
+            None
+        }
+    };
     let message = collect(&mut codes, ReplyMessage::parse(body.message.as_deref()));
-    if receiver
-        .as_ref()
-        .is_some_and(|h| h.as_str() == caller.handle)
-    {
+    if matches!(&target, Some(Conversation::With(h)) if h.as_str() == caller.handle) {
         codes.push("cannot_message_self");
     }
-    let (Some(receiver), Some(message)) = (receiver, message) else {
+    let (Some(target), Some(message)) = (target, message) else {
         return Err(ApiError::Validation(codes));
     };
     ApiError::check(codes)?;
-    let receiver = find_user(store, &receiver).await?;
+    let (receiver, to_handle) = match target {
+        Conversation::With(handle) => (find_user(store, &handle).await?, true),
+        Conversation::Group(group) => (partner_in(store, caller, group).await?, false),
+    };
     let message = store
         .create_message(NewMessage {
             uuid: Uuid::new_v4(),
@@ -243,7 +372,34 @@ pub async fn create_message(
         })
         .await?;
     tracing::info!(metric.MessagesSent = 1u64, message_uuid = %message.uuid, "message sent");
-    Ok(message)
+    Ok(SentMessage::new(message, to_handle))
+}
+
+/// A user's handle and display name (the "new message to @handle" page).
+pub async fn users_short(store: &dyn Store, handle: Option<&str>) -> Result<UserShort, ApiError> {
+    let handle = Handle::parse(handle, "blank_user_handle")
+        .map_err(|code| ApiError::Validation(vec![code]))?;
+    Ok(find_user(store, &handle).await?.into())
+}
+
+/// Replaces the caller's display name and bio; returns the profile as it now reads.
+pub async fn update_profile(
+    store: &dyn Store,
+    caller: &User,
+    body: UpdateProfileBody,
+) -> Result<Profile, ApiError> {
+    let mut codes = Vec::new();
+    let display_name = collect(&mut codes, DisplayName::parse(body.display_name.as_deref()));
+    let bio = collect(&mut codes, Bio::parse(body.bio.as_deref()));
+    let (Some(display_name), Some(bio)) = (display_name, bio) else {
+        return Err(ApiError::Validation(codes));
+    };
+    let user = store
+        .update_profile(caller, display_name.into_inner(), bio.into_inner())
+        .await?;
+    tracing::info!(user_id = %user.uuid, "profile updated");
+    let cruds_count = store.cruds_count(&user).await?;
+    Ok(Profile::of(user, cruds_count))
 }
 
 /// A confirmed Cognito sign-up, as the post-confirmation trigger sees it.
@@ -320,17 +476,15 @@ pub async fn confirm_sign_up(
     Ok(created)
 }
 
+/// An activity addressed under its author; failing checks are added to `codes`.
 fn parse_activity_address(
     handle: Option<&str>,
     uuid: Option<&str>,
     codes: &mut Vec<&'static str>,
-) -> Result<(Handle, Uuid), ApiError> {
+) -> Option<(Handle, Uuid)> {
     let handle = collect(codes, Handle::parse(handle, "blank_user_handle"));
     let uuid = collect(codes, parse_activity_uuid(uuid));
-    match (handle, uuid) {
-        (Some(handle), Some(uuid)) if codes.is_empty() => Ok((handle, uuid)),
-        _ => Err(ApiError::Validation(std::mem::take(codes))),
-    }
+    handle.zip(uuid)
 }
 
 async fn find_user(store: &dyn Store, handle: &Handle) -> Result<User, ApiError> {
@@ -338,17 +492,4 @@ async fn find_user(store: &dyn Store, handle: &Handle) -> Result<User, ApiError>
         .user_by_handle(handle.as_str())
         .await?
         .ok_or(ApiError::NotFound("user_not_found"))
-}
-
-/// The activity and its replies, if it exists, is unexpired and was written by `handle`.
-async fn find_activity(
-    store: &dyn Store,
-    handle: &Handle,
-    uuid: Uuid,
-) -> Result<(Activity, Vec<Activity>), ApiError> {
-    store
-        .activity_with_replies(uuid)
-        .await?
-        .filter(|(activity, _)| activity.handle == handle.as_str())
-        .ok_or(ApiError::NotFound("activity_not_found"))
 }

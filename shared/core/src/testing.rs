@@ -7,9 +7,11 @@ use std::sync::Arc;
 use lambda_http::{Body, Request};
 use serde_json::Value;
 
+use crate::app::App;
 use crate::config::Config;
 use crate::error::ApiError;
-use crate::http::{App, Ctx, Reply, Route};
+use crate::http::{respond, Ctx, Reply};
+use crate::routes::Endpoint;
 use crate::store::{seed, SqliteStore, Store};
 
 /// The repository's `events/` directory.
@@ -33,6 +35,44 @@ pub fn request(event: &Value) -> Request {
 /// A request from `events/<name>.json`.
 pub fn event(name: &str) -> Request {
     request(&event_json(name))
+}
+
+/// An API Gateway event for `endpoint`'s route (variables filled with `sample`), as `caller`
+/// (a demo handle, whose access-token claims the authorizer would pass) or as no one.
+pub fn event_for(endpoint: &Endpoint, sample: &str, caller: Option<&str>) -> Value {
+    let base = if caller.is_some() {
+        "create-activity"
+    } else {
+        "create-activity-unauthenticated"
+    };
+    let mut event = event_json(base);
+    let route = endpoint.route;
+    let path = route
+        .path
+        .split('/')
+        .map(|seg| if seg.starts_with('{') { sample } else { seg })
+        .collect::<Vec<_>>()
+        .join("/");
+    let params: serde_json::Map<String, Value> = route
+        .variables()
+        .map(|name| (name.to_owned(), Value::from(sample)))
+        .collect();
+    event["resource"] = Value::from(route.path);
+    event["path"] = Value::from(path.clone());
+    event["httpMethod"] = Value::from(route.method);
+    event["pathParameters"] = if params.is_empty() {
+        Value::Null
+    } else {
+        Value::Object(params)
+    };
+    event["requestContext"]["resourcePath"] = Value::from(route.path);
+    event["requestContext"]["httpMethod"] = Value::from(route.method);
+    event["requestContext"]["path"] = Value::from(format!("/prod{path}"));
+    if let Some(handle) = caller {
+        event["requestContext"]["authorizer"]["claims"]["sub"] =
+            Value::from(crate::domain::demo_cognito_sub(handle));
+    }
+    event
 }
 
 /// A fresh in-memory SQLite store with the demo data.
@@ -72,12 +112,13 @@ impl TestApp {
         }
     }
 
-    pub async fn call<H, F>(&self, route: Route, handler: H, req: Request) -> TestResponse
+    /// Serves `req` as the function of `endpoint` would, edge included.
+    pub async fn call<H, F>(&self, endpoint: Endpoint, handler: H, req: Request) -> TestResponse
     where
         H: Fn(Ctx) -> F,
         F: Future<Output = Result<Reply, ApiError>>,
     {
-        let response = self.app.handle(&route, &handler, req).await;
+        let response = respond(&self.app, &endpoint, &handler, req).await;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let text = match response.into_body() {
@@ -100,6 +141,14 @@ impl TestApp {
 pub fn event_with_body(name: &str, body: &str) -> Request {
     let mut event = event_json(name);
     event["body"] = Value::String(body.to_owned());
+    request(&event)
+}
+
+/// `events/<name>.json` with one path parameter replaced (the `path` is left as it was: the
+/// edge reads `pathParameters` first, as on API Gateway).
+pub fn event_with_path_param(name: &str, param: &str, value: &str) -> Request {
+    let mut event = event_json(name);
+    event["pathParameters"][param] = Value::String(value.to_owned());
     request(&event)
 }
 

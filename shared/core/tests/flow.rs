@@ -1,7 +1,9 @@
 //! A user's journey across endpoints, through the operations the functions call.
 
 use cruddur_core::domain::demo_cognito_sub;
-use cruddur_core::services::{self, CreateActivityBody, CreateMessageBody, CreateReplyBody};
+use cruddur_core::services::{
+    self, CreateActivityBody, CreateMessageBody, CreateReplyBody, ReplyTo,
+};
 use cruddur_core::testing::seeded_store;
 
 #[tokio::test]
@@ -34,9 +36,14 @@ async fn post_reply_and_message() {
     // Worf replies: the count goes up, the reply shows under the activity and notifies Bayko.
     let reply = CreateReplyBody {
         message: Some("Today is a good day to deploy.".into()),
+        activity_uuid: None,
     };
     let uuid = posted.uuid.to_string();
-    let replied = services::create_reply(store, &worf, Some("@bayko"), Some(&uuid), reply)
+    let to = ReplyTo::UnderAuthor {
+        handle: Some("@bayko"),
+        uuid: Some(&uuid),
+    };
+    let replied = services::create_reply(store, &worf, to, reply)
         .await
         .unwrap();
     let shown = services::show_activity(store, Some("bayko"), Some(&uuid))
@@ -55,6 +62,7 @@ async fn post_reply_and_message() {
     let message = CreateMessageBody {
         user_receiver_handle: Some("@worf".into()),
         message: Some("Thanks for the review".into()),
+        ..Default::default()
     };
     let sent = services::create_message(store, &bayko, message)
         .await
@@ -65,11 +73,17 @@ async fn post_reply_and_message() {
             .iter()
             .find(|g| g.handle == other)
             .expect("group listed");
-        assert_eq!(group.uuid, sent.message_group_uuid);
+        assert_eq!(Some(group.uuid), sent.message_group_uuid);
         assert_eq!(group.message, "Thanks for the review");
     }
     let conversation = services::messages(store, &worf, Some("bayko"))
         .await
         .unwrap();
     assert_eq!(conversation.len(), 1);
+    // The frontend links a conversation by its group uuid: the same messages.
+    let group = sent.message_group_uuid.unwrap().to_string();
+    let by_group = services::messages(store, &worf, Some(&group))
+        .await
+        .unwrap();
+    assert_eq!(by_group, conversation);
 }

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use cruddur_core::http::{CORS_ALLOW_HEADERS, CORS_ALLOW_METHODS};
 use cruddur_core::routes::{ENDPOINTS, TRIGGERS};
 use cruddur_core::store::dynamo_schema::{key_attributes, INDEXES, TABLE_KEYS, TTL_ATTRIBUTE};
 use serde_yaml::Value;
@@ -114,6 +115,18 @@ fn every_function_crate_is_deployed_with_its_route_auth_and_policy() {
             "{} auth",
             endpoint.function
         );
+        // The frontend sends Cognito's access token; without this scope the authorizer would
+        // accept ID tokens only.
+        let scopes: Vec<&str> = props["Auth"]["AuthorizationScopes"]
+            .as_sequence()
+            .map(|s| s.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        assert_eq!(
+            scopes == ["aws.cognito.signin.user.admin"],
+            endpoint.auth,
+            "{} scopes {scopes:?}",
+            endpoint.function
+        );
         let policies = text(&resource["Properties"]["Policies"]);
         let expected = if endpoint.writes {
             "DynamoDBCrudPolicy"
@@ -169,6 +182,22 @@ fn every_event_file_matches_its_route() {
                 assert_eq!(event["httpMethod"], endpoint.route.method, "{stem}");
                 let matched = endpoint.route.match_path(event["path"].as_str().unwrap());
                 assert!(matched.is_some(), "{stem}: path does not match the route");
+                // What the authorizer passes for the access token the frontend sends.
+                let claims = &event["requestContext"]["authorizer"]["claims"];
+                if !claims.is_null() {
+                    assert_eq!(claims["token_use"], "access", "{stem}");
+                    assert_eq!(claims["scope"], "aws.cognito.signin.user.admin", "{stem}");
+                    for (claim, present) in [
+                        ("sub", true),
+                        ("client_id", true),
+                        ("username", true),
+                        ("aud", false),
+                        ("email", false),
+                        ("preferred_username", false),
+                    ] {
+                        assert_eq!(claims.get(claim).is_some(), present, "{stem}: {claim}");
+                    }
+                }
             }
             None => assert!(
                 event["triggerSource"]
@@ -281,6 +310,30 @@ fn tracing_logging_xray_and_secrets_are_set_up() {
             .contains("UserPool.Arn")
     );
     assert!(text(&api["Properties"]["Cors"]["AllowOrigin"]).contains("FrontendUrl"));
+    // The browser must see the same CORS from API Gateway (preflights, gateway-made errors) as
+    // from the functions.
+    let quoted = |s: &str| format!("'{s}'");
+    let cors = &api["Properties"]["Cors"];
+    assert_eq!(cors["AllowHeaders"], quoted(CORS_ALLOW_HEADERS).as_str());
+    assert_eq!(cors["AllowMethods"], quoted(CORS_ALLOW_METHODS).as_str());
+    for response in ["DEFAULT_4XX", "DEFAULT_5XX"] {
+        let headers =
+            &api["Properties"]["GatewayResponses"][response]["ResponseParameters"]["Headers"];
+        assert!(
+            text(&headers["Access-Control-Allow-Origin"]).contains("${FrontendUrl}"),
+            "{response}"
+        );
+        assert_eq!(
+            headers["Access-Control-Allow-Headers"],
+            quoted(CORS_ALLOW_HEADERS).as_str(),
+            "{response}"
+        );
+        assert_eq!(
+            headers["Access-Control-Allow-Methods"],
+            quoted(CORS_ALLOW_METHODS).as_str(),
+            "{response}"
+        );
+    }
 
     let group = &resources["XRayGroup"];
     assert_eq!(group["Type"], "AWS::XRay::Group");

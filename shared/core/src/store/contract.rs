@@ -12,7 +12,9 @@ use uuid::Uuid;
 
 use super::seed::{demo_user_uuid, CLOUD_IS_FUN, NO_HONOR_REPLY, PRUNE_JUICE, SIMPLE_TAILOR};
 use super::{PageRequest, Store, StoreError, UserCreation};
-use crate::domain::{demo_cognito_sub, NewActivity, NewMessage, NewUser, SearchTerm, User};
+use crate::domain::{
+    demo_cognito_sub, message_group_uuid, NewActivity, NewMessage, NewUser, SearchTerm, User,
+};
 
 /// Generates one `#[tokio::test]` per contract case, each on a store from `$make().await`.
 #[macro_export]
@@ -33,7 +35,10 @@ macro_rules! store_contract_tests {
             user_creation_is_idempotent_by_sub,
             notifications_are_replies_by_others,
             messages_reach_both_users,
-            message_to_unknown_user_is_not_found
+            message_to_unknown_user_is_not_found,
+            activity_by_uuid_is_unexpired_only,
+            conversation_partner_only_for_members,
+            profile_update_shows_everywhere_the_user_is_read
         );
     };
     (@cases $make:path; $($case:ident),*) => {
@@ -459,4 +464,91 @@ pub async fn message_to_unknown_user_is_not_found(store: &dyn Store) {
         "{result:?}"
     );
     assert_eq!(store.message_groups(&andrew).await.unwrap().len(), 1);
+}
+
+pub async fn activity_by_uuid_is_unexpired_only(store: &dyn Store) {
+    let fun = store.activity(uuid(CLOUD_IS_FUN)).await.unwrap().unwrap();
+    assert_eq!(fun.message, "Cloud is very fun!");
+    assert_eq!(fun.replies_count, 1);
+    let reply = store.activity(uuid(NO_HONOR_REPLY)).await.unwrap().unwrap();
+    assert_eq!(reply.reply_to_activity_uuid, Some(uuid(CLOUD_IS_FUN)));
+    assert!(store.activity(Uuid::new_v4()).await.unwrap().is_none());
+    let londo = user(store, "londo").await;
+    let expired = NewActivity {
+        expires_at: Utc::now() - Duration::seconds(1),
+        ..new_activity(&londo, "gone", Duration::hours(2))
+    };
+    // Some stores read the new item back, and find it already expired.
+    store.create_activity(expired.clone()).await.ok();
+    assert!(store.activity(expired.uuid).await.unwrap().is_none());
+}
+
+pub async fn conversation_partner_only_for_members(store: &dyn Store) {
+    let andrew = user(store, "andrewbrown").await;
+    let worf = user(store, "worf").await;
+    let garek = user(store, "garek").await;
+    let group = message_group_uuid(andrew.uuid, worf.uuid);
+    let partner = |u: User, g: Uuid| async move { store.conversation_partner(&u, g).await };
+    assert_eq!(
+        partner(andrew.clone(), group)
+            .await
+            .unwrap()
+            .unwrap()
+            .handle,
+        "worf"
+    );
+    assert_eq!(
+        partner(worf.clone(), group).await.unwrap().unwrap().handle,
+        "andrewbrown"
+    );
+    assert!(
+        partner(garek.clone(), group).await.unwrap().is_none(),
+        "not a member"
+    );
+    assert!(partner(andrew.clone(), Uuid::new_v4())
+        .await
+        .unwrap()
+        .is_none());
+    // A group that would exist between two users, before either wrote, is no group.
+    let unwritten = message_group_uuid(andrew.uuid, garek.uuid);
+    assert!(partner(andrew, unwritten).await.unwrap().is_none());
+}
+
+pub async fn profile_update_shows_everywhere_the_user_is_read(store: &dyn Store) {
+    let bayko = user(store, "bayko").await;
+    let updated = store
+        .update_profile(
+            &bayko,
+            "Bayko the Builder".into(),
+            Some("Builds things.".into()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(updated.display_name, "Bayko the Builder");
+    assert_eq!(updated.bio.as_deref(), Some("Builds things."));
+    assert_eq!(updated.uuid, bayko.uuid);
+    for found in [
+        store.user_by_handle("bayko").await.unwrap().unwrap(),
+        store
+            .user_by_cognito_sub(&demo_cognito_sub("bayko"))
+            .await
+            .unwrap()
+            .unwrap(),
+    ] {
+        assert_eq!(found, updated);
+    }
+    let created = store
+        .create_activity(new_activity(&bayko, "renamed", Duration::zero()))
+        .await
+        .unwrap();
+    assert_eq!(created.display_name, "Bayko the Builder");
+    let cleared = store
+        .update_profile(&updated, "Andrew Bayko".into(), None)
+        .await
+        .unwrap();
+    assert_eq!(cleared.bio, None);
+    assert_eq!(
+        store.user_by_handle("bayko").await.unwrap().unwrap().bio,
+        None
+    );
 }

@@ -464,6 +464,59 @@ impl Store for DynamoStore {
         }
     }
 
+    async fn update_profile(
+        &self,
+        user: &User,
+        display_name: String,
+        bio: Option<String>,
+    ) -> StoreResult<User> {
+        let sub = user
+            .cognito_user_id
+            .clone()
+            .ok_or(StoreError::NotFound("user_not_found"))?;
+        // The profile is stored three times (by uuid, handle and sub): all change together.
+        let copies = [
+            (format!("USER#{}", user.uuid), "PROFILE"),
+            (format!("HANDLE#{}", user.handle), "HANDLE"),
+            (format!("SUB#{sub}"), "SUB"),
+        ];
+        let mut writes = Vec::new();
+        for (pk, sk) in copies {
+            let mut update = Update::builder()
+                .table_name(&self.table)
+                .key(TABLE_KEYS.partition_key, s(pk))
+                .key(TABLE_KEYS.sort_key, s(sk))
+                .condition_expression("attribute_exists(pk)")
+                .expression_attribute_values(":name", s(display_name.clone()));
+            update = match &bio {
+                Some(bio) => update
+                    .update_expression("SET display_name = :name, bio = :bio")
+                    .expression_attribute_values(":bio", s(bio.clone())),
+                None => update.update_expression("SET display_name = :name REMOVE bio"),
+            };
+            writes.push(
+                TransactWriteItem::builder()
+                    .update(update.build().map_err(StoreError::unavailable)?)
+                    .build(),
+            );
+        }
+        match self.transact(writes).await {
+            Ok(()) => Ok(User {
+                display_name,
+                bio,
+                ..user.clone()
+            }),
+            Err(reasons)
+                if reasons
+                    .iter()
+                    .any(|r| r.as_deref() == Some("ConditionalCheckFailed")) =>
+            {
+                Err(StoreError::NotFound("user_not_found"))
+            }
+            Err(_) => Err(StoreError::unavailable("DynamoDB transaction failed")),
+        }
+    }
+
     async fn home_feed(&self, page: PageRequest) -> StoreResult<Page<Activity>> {
         self.index_page("gsi1", "FEED".to_owned(), page).await
     }
@@ -539,6 +592,16 @@ impl Store for DynamoStore {
             items: activities,
             next_cursor,
         })
+    }
+
+    async fn activity(&self, uuid: Uuid) -> StoreResult<Option<Activity>> {
+        let now = Utc::now();
+        Ok(self
+            .get(activity_pk(uuid), "ACTIVITY")
+            .await?
+            .map(|item| activity_from(&item))
+            .transpose()?
+            .filter(|a| a.expires_at > now))
     }
 
     async fn activity_with_replies(
@@ -674,6 +737,18 @@ impl Store for DynamoStore {
                 })
             })
             .collect()
+    }
+
+    async fn conversation_partner(&self, user: &User, group: Uuid) -> StoreResult<Option<User>> {
+        // The caller's own row for the group exists only if the caller is in it.
+        let Some(row) = self
+            .get(format!("USER#{}", user.uuid), &format!("GROUP#{group}"))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let other = get_uuid(&row, "other_uuid")?;
+        self.user_item(format!("USER#{other}"), "PROFILE").await
     }
 
     async fn messages_between(&self, user: &User, other: &User) -> StoreResult<Vec<Message>> {

@@ -100,6 +100,14 @@ pub trait Store: Send + Sync {
     async fn user_by_cognito_sub(&self, sub: &str) -> StoreResult<Option<User>>;
     /// Idempotent by Cognito sub; a handle held by another user is `Conflict("user_handle_taken")`.
     async fn create_user(&self, user: NewUser) -> StoreResult<UserCreation>;
+    /// Replaces a user's display name and bio; returns the user as now stored. The user's
+    /// activities written from now on carry the new name.
+    async fn update_profile(
+        &self,
+        user: &User,
+        display_name: String,
+        bio: Option<String>,
+    ) -> StoreResult<User>;
 
     /// Top-level activities, newest first.
     async fn home_feed(&self, page: PageRequest) -> StoreResult<Page<Activity>>;
@@ -109,6 +117,8 @@ pub trait Store: Send + Sync {
     async fn cruds_count(&self, user: &User) -> StoreResult<i64>;
     /// Activities whose message contains the term (case-insensitive), newest first.
     async fn search(&self, term: &SearchTerm, page: PageRequest) -> StoreResult<Page<Activity>>;
+    /// An unexpired activity (or reply), without its replies.
+    async fn activity(&self, uuid: Uuid) -> StoreResult<Option<Activity>>;
     /// An activity (or reply) and its replies, oldest reply first.
     async fn activity_with_replies(
         &self,
@@ -123,6 +133,8 @@ pub trait Store: Send + Sync {
 
     /// The user's conversations, most recent last message first.
     async fn message_groups(&self, user: &User) -> StoreResult<Vec<MessageGroup>>;
+    /// The other member of a message group, if `user` is one of its two members.
+    async fn conversation_partner(&self, user: &User, group: Uuid) -> StoreResult<Option<User>>;
     /// The conversation between two users, oldest first.
     async fn messages_between(&self, user: &User, other: &User) -> StoreResult<Vec<Message>>;
     /// Stores a message, creating the conversation if needed, atomically.

@@ -292,6 +292,26 @@ impl Store for SqliteStore {
         })
     }
 
+    async fn update_profile(
+        &self,
+        user: &User,
+        display_name: String,
+        bio: Option<String>,
+    ) -> StoreResult<User> {
+        self.run("update_profile", |conn| {
+            let uuid = user.uuid.to_string();
+            let changed = conn.execute(
+                "UPDATE users SET display_name = ?1, bio = ?2 WHERE uuid = ?3",
+                params![display_name, bio, uuid],
+            )?;
+            if changed == 0 {
+                return Err(SqlError::Domain(StoreError::NotFound("user_not_found")));
+            }
+            Self::user_where(conn, "uuid = ?1", &uuid)?
+                .ok_or(SqlError::Domain(StoreError::NotFound("user_not_found")))
+        })
+    }
+
     async fn home_feed(&self, page: PageRequest) -> StoreResult<Page<Activity>> {
         self.run("home_feed", |conn| {
             Self::page_of_activities(conn, "a.reply_to_activity_uuid IS NULL", vec![], &page)
@@ -330,6 +350,10 @@ impl Store for SqliteStore {
                 &page,
             )
         })
+    }
+
+    async fn activity(&self, uuid: Uuid) -> StoreResult<Option<Activity>> {
+        self.run("activity", |conn| Self::activity(conn, uuid))
     }
 
     async fn activity_with_replies(
@@ -421,6 +445,24 @@ impl Store for SqliteStore {
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(rows)
+        })
+    }
+
+    async fn conversation_partner(&self, user: &User, group: Uuid) -> StoreResult<Option<User>> {
+        self.run("conversation_partner", |conn| {
+            let other: Option<String> = conn
+                .prepare_cached(
+                    "SELECT CASE WHEN user_a_uuid = ?2 THEN user_b_uuid ELSE user_a_uuid END \
+                     FROM message_groups WHERE uuid = ?1 AND (user_a_uuid = ?2 OR user_b_uuid = ?2)",
+                )?
+                .query_row(params![group.to_string(), user.uuid.to_string()], |row| {
+                    row.get(0)
+                })
+                .optional()?;
+            match other {
+                Some(other) => Self::user_where(conn, "uuid = ?1", &other),
+                None => Ok(None),
+            }
         })
     }
 

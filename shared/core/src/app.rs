@@ -1,0 +1,73 @@
+//! A function's state for its whole life: the configuration, and the store opened on first use.
+
+use std::sync::Arc;
+
+use tokio::sync::OnceCell;
+
+use crate::config::Config;
+use crate::store::{seed, DynamoStore, SqliteStore, Store, StoreError};
+
+/// Configuration read once per cold start, and the store opened by the first request that needs
+/// it (a failed open is retried by the next request).
+pub struct App {
+    config: Arc<Config>,
+    store: OnceCell<Arc<dyn Store>>,
+}
+
+impl App {
+    pub fn from_env() -> Self {
+        Self::new(Config::from_env())
+    }
+
+    pub fn new(config: Config) -> Self {
+        Self {
+            config: Arc::new(config),
+            store: OnceCell::new(),
+        }
+    }
+
+    /// An app on a given store (tests).
+    pub fn with_store(config: Config, store: Arc<dyn Store>) -> Self {
+        Self {
+            config: Arc::new(config),
+            store: OnceCell::new_with(Some(store)),
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The store, opened once per process. A failed open is retried by the next request.
+    pub async fn store(&self) -> Result<Arc<dyn Store>, StoreError> {
+        self.store
+            .get_or_try_init(|| open_store(&self.config))
+            .await
+            .cloned()
+    }
+}
+
+/// Opens the configured store: DynamoDB when `CRUDDUR_TABLE_NAME` is set, else the embedded
+/// SQLite file. Unless seeding is off, a store without the demo data gets it (and a missing
+/// DynamoDB table is created from the schema).
+async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StoreError> {
+    let store: Arc<dyn Store> = match &config.table_name {
+        Some(table) => {
+            let dynamo = DynamoStore::from_env(table.clone()).await;
+            if config.seed_demo_data {
+                dynamo.create_table().await?;
+            }
+            Arc::new(dynamo)
+        }
+        None => Arc::new(SqliteStore::open(&config.sqlite_path)?),
+    };
+    if config.seed_demo_data && !store.is_seeded().await? {
+        seed::seed_demo_data(store.as_ref(), chrono::Utc::now()).await?;
+        store.mark_seeded().await?;
+        tracing::info!(
+            store = store.system(),
+            "seeded the store with the demo data"
+        );
+    }
+    Ok(store)
+}
