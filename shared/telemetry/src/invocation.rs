@@ -32,33 +32,64 @@ static COLD_START: AtomicBool = AtomicBool::new(true);
 pub enum Parent {
     /// Under Lambda's facade segment: the invocation is an X-Ray subsegment of it.
     Lambda { context: SpanContext, sampled: bool },
+    /// Outside Lambda, called by a traced service (a local API Gateway): the invocation is a
+    /// full segment whose parent is that service's call, in its trace.
+    Upstream { context: SpanContext, sampled: bool },
     /// A new trace: the invocation is a full segment (local runs, no or unusable header).
     Root,
 }
 
-/// Reads Lambda's trace header (`Root=...;Parent=...;Sampled=1`). A missing `Sampled` counts as
-/// sampled; a missing or malformed header, or a local run, starts a new trace.
-pub fn parent_from_header(header: Option<&str>, local: bool) -> Parent {
-    let Some(header) = header.filter(|_| !local) else {
-        return Parent::Root;
-    };
+/// Reads an X-Ray trace header (`Root=...;Parent=...;Sampled=1`): a missing `Sampled` counts as
+/// sampled; a missing or malformed header (or one without a `Parent`) gives `None`.
+fn trace_context(header: Option<&str>) -> Option<(SpanContext, bool)> {
+    let header = header?;
     let carrier = HashMap::from([("x-amzn-trace-id".to_owned(), header.to_owned())]);
     let propagator =
         XrayPropagator::new().with_missing_sampled_behavior(MissingSampledBehavior::Sampled);
     let extracted = propagator.extract(&carrier);
     let context = extracted.span().span_context().clone();
-    if !context.is_valid() {
-        return Parent::Root;
-    }
     let sampled = !header.split(';').any(|part| part.trim() == "Sampled=0");
-    Parent::Lambda { context, sampled }
+    context.is_valid().then_some((context, sampled))
+}
+
+/// Reads Lambda's trace header. In Lambda, the invocation hangs under the facade segment; a
+/// missing or malformed header starts a new trace. A local run has no facade segment, and
+/// `cargo lambda watch` makes up a header of its own, so it is ignored there.
+pub fn parent_from_header(header: Option<&str>, local: bool) -> Parent {
+    match trace_context(header.filter(|_| !local)) {
+        Some((context, sampled)) => Parent::Lambda { context, sampled },
+        None => Parent::Root,
+    }
+}
+
+/// Outside Lambda, the `X-Amzn-Trace-Id` an HTTP event carries (a local API Gateway puts its
+/// own call there, as API Gateway does): the invocation continues that trace. Any other event,
+/// or a header without `Root` and `Parent`, starts a new one. Only read on local runs.
+pub fn parent_from_event(event: &[u8]) -> Parent {
+    let Ok(event) = serde_json::from_slice::<serde_json::Value>(event) else {
+        return Parent::Root;
+    };
+    let header = event
+        .get("headers")
+        .and_then(serde_json::Value::as_object)
+        .and_then(|headers| {
+            headers
+                .iter()
+                .find(|(name, _)| name.eq_ignore_ascii_case("x-amzn-trace-id"))
+        })
+        .and_then(|(_, value)| value.as_str());
+    match trace_context(header) {
+        Some((context, sampled)) => Parent::Upstream { context, sampled },
+        None => Parent::Root,
+    }
 }
 
 impl Parent {
     /// The OpenTelemetry parent context. Spans are always recorded (the OTLP backend samples on
-    /// its own); Lambda's "not sampled" travels in the trace state so only X-Ray drops them.
+    /// its own); the caller's "not sampled" travels in the trace state so only X-Ray drops them.
     fn otel_context(&self) -> Option<Context> {
-        let Parent::Lambda { context, sampled } = self else {
+        let (Parent::Lambda { context, sampled } | Parent::Upstream { context, sampled }) = self
+        else {
             return None;
         };
         let mut state = context.trace_state().clone();
@@ -127,7 +158,11 @@ where
         let cold_start = COLD_START.swap(false, Ordering::Relaxed);
         let context = &invocation.context;
         let header = context.xray_trace_id.as_deref();
-        let parent = parent_from_header(header, settings.is_local());
+        let parent = if settings.is_local() {
+            parent_from_event(&invocation.body)
+        } else {
+            parent_from_header(header, false)
+        };
         let function = settings
             .function_name
             .clone()
@@ -135,7 +170,9 @@ where
         let span = tracing::info_span!(
             INVOCATION_SPAN,
             otel.name = %function,
-            otel.kind = if parent == Parent::Root { "server" } else { "internal" },
+            // A segment of its own (a root, or under an upstream service); in Lambda, a
+            // subsegment of the facade segment.
+            otel.kind = if matches!(parent, Parent::Lambda { .. }) { "internal" } else { "server" },
             otel.status_code = Empty,
             function = %function,
             service = %settings.service_name,
@@ -232,6 +269,33 @@ mod tests {
             );
         }
         assert_eq!(parent_from_header(Some(HEADER), true), Parent::Root);
+    }
+
+    #[test]
+    fn local_runs_continue_the_trace_their_http_event_names() {
+        let event = serde_json::json!({
+            "httpMethod": "GET",
+            "headers": {"X-Amzn-Trace-Id": HEADER},
+        });
+        let Parent::Upstream { context, sampled } = parent_from_event(event.to_string().as_bytes())
+        else {
+            panic!("not continued")
+        };
+        assert!(sampled);
+        assert_eq!(format!("{:016x}", context.span_id()), "53995c3f42cd8ad8");
+        for other in [
+            serde_json::json!({"headers": {"x-amzn-trace-id": "Root=1-5759e988-bd862e3fe1be46a994272793"}}),
+            serde_json::json!({"headers": null}),
+            serde_json::json!({"userName": "quark"}),
+            serde_json::json!([1, 2]),
+        ] {
+            assert_eq!(
+                parent_from_event(other.to_string().as_bytes()),
+                Parent::Root,
+                "{other}"
+            );
+        }
+        assert_eq!(parent_from_event(b"\xff not json"), Parent::Root);
     }
 
     #[test]

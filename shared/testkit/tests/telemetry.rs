@@ -516,6 +516,29 @@ async fn local_stage_sends_a_full_segment_for_the_service_map() {
 }
 
 #[tokio::test]
+async fn local_stage_continues_the_trace_of_the_gateway_that_called_it() {
+    let h = start("home-activities", &[("CRUDDUR_STAGE", "local")]).await;
+    // What the local API Gateway puts in the event: its trace, its call as the parent.
+    let (gateway, root, parent) = lambda_trace_header(true);
+    let mut event = event_json("home-activities");
+    event["headers"]["X-Amzn-Trace-Id"] = Value::from(gateway.clone());
+    event["multiValueHeaders"]["X-Amzn-Trace-Id"] = serde_json::json!([gateway]);
+    // cargo lambda watch's made-up header, which must not win.
+    let (made_up, _, _) = lambda_trace_header(true);
+    h.runtime
+        .invoke(&event, Some(&made_up), WAIT)
+        .await
+        .unwrap();
+    let docs = h.xray.wait_for(WAIT, has_doc("home-activities")).await;
+    let segment = find(&docs, "home-activities");
+    assert!(segment.get("type").is_none(), "a segment, not a subsegment");
+    assert_eq!(segment["trace_id"], root.as_str());
+    assert_eq!(segment["parent_id"], parent.as_str());
+    assert_eq!(segment["origin"], "AWS::Lambda::Function");
+    assert_eq!(find(&docs, "SQLite")["trace_id"], root.as_str());
+}
+
+#[tokio::test]
 async fn logs_are_json_lines_with_invocation_context_and_metrics() {
     let h = start("create-activity", &[]).await;
     let (header, _, _) = lambda_trace_header(true);

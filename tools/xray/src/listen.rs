@@ -160,7 +160,10 @@ pub async fn run(options: Options) -> Result<(), String> {
                 match collector.receive(&buffer[..n], Instant::now()) {
                     Ok(document) => {
                         if let Some(out) = out.as_mut() {
-                            if let Err(err) = writeln!(out, "{document}").and_then(|_| out.flush()) {
+                            // One write per document, newline included: a reader never sees
+                            // half a line followed by more (an append of a few KiB is not split).
+                            let line = format!("{document}\n");
+                            if let Err(err) = out.write_all(line.as_bytes()) {
                                 eprintln!("cruddur-xray: could not append to the output file: {err}");
                             }
                         }

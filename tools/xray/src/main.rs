@@ -157,20 +157,19 @@ async fn run(cli: Cli) -> Result<(), String> {
             let traces = selected(&source, filter.as_deref()).await?;
             let map = ServiceMap::compute(&traces);
             let title = format!("Cruddur service map: {}", source.source()?.describe());
-            print!(
-                "{}",
-                match format {
-                    Format::Text => map_render::text(&map),
-                    Format::Dot => map_render::dot(&map),
-                    Format::Html => map_render::html(&map, &title),
-                }
-            );
+            emit(&match format {
+                Format::Text => map_render::text(&map),
+                Format::Dot => map_render::dot(&map),
+                Format::Html => map_render::html(&map, &title),
+            });
             Ok(())
         }
         Command::Traces { source, filter } => {
             let traces = selected(&source, filter.as_deref()).await?;
             for trace in &traces {
-                println!("{}", tree::summary_line(trace));
+                if !emit(&format!("{}\n", tree::summary_line(trace))) {
+                    break;
+                }
             }
             eprintln!("{}", map_render::plural(traces.len(), "trace"));
             Ok(())
@@ -181,10 +180,21 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .load_trace(&id)
                 .await?
                 .ok_or_else(|| format!("trace {id} is not in {}", source.describe()))?;
-            print!("{}", tree::render(&trace));
+            emit(&tree::render(&trace));
             Ok(())
         }
     }
+}
+
+/// Writes to stdout; false once nobody reads it any more (`cruddur-xray traces | head`), which
+/// is not an error.
+fn emit(text: &str) -> bool {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .is_ok()
 }
 
 #[tokio::main]

@@ -53,7 +53,8 @@ impl Source {
     }
 }
 
-/// Reads documents, one per line. Lines that are not valid documents are reported and skipped.
+/// Reads documents, one per line. Lines that are not valid documents are reported and skipped;
+/// an unterminated last line is a document still being written, and is left for the next read.
 pub fn read_jsonl(path: &Path) -> Result<Vec<Value>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         format!(
@@ -62,8 +63,12 @@ pub fn read_jsonl(path: &Path) -> Result<Vec<Value>, String> {
             path.display()
         )
     })?;
+    let complete = match text.rfind('\n') {
+        Some(end) => &text[..=end],
+        None => "",
+    };
     let mut documents = Vec::new();
-    for (number, line) in text.lines().enumerate() {
+    for (number, line) in complete.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
@@ -108,6 +113,23 @@ pub fn parse_since(text: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unterminated_last_line_is_left_for_later() {
+        let dir = std::env::temp_dir().join(format!("cruddur-xray-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("half.jsonl");
+        let doc = serde_json::json!({
+            "name": "f", "id": "70de5b6f19ff9a0a", "trace_id": "1-581cf771-a006649127e371903a2de979",
+            "start_time": 1.0, "end_time": 2.0
+        })
+        .to_string();
+        std::fs::write(&path, format!("{doc}\n{}", &doc[..20])).unwrap();
+        assert_eq!(read_jsonl(&path).unwrap().len(), 1);
+        std::fs::write(&path, format!("{doc}\n{doc}\n")).unwrap();
+        assert_eq!(read_jsonl(&path).unwrap().len(), 2);
+        std::fs::remove_dir_all(dir).ok();
+    }
 
     #[test]
     fn reads_durations() {
