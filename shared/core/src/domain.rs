@@ -379,25 +379,9 @@ pub fn parse_activity_uuid(raw: Option<&str>) -> Result<Uuid, &'static str> {
 /// Decodes `%XX` escapes once (a path may carry `@` as `%40`). Invalid escapes are kept verbatim
 /// and invalid UTF-8 is replaced, so this never fails.
 pub fn percent_decode(raw: &str) -> String {
-    if !raw.contains('%') {
-        return raw.to_owned();
-    }
-    let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(raw)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// The conversation between two users has one stable id, whichever of them writes first.
