@@ -94,7 +94,10 @@ EXPECTED = {
     "rollbar-test": (200, lambda b: b == "Hello World!"),
     "post-confirmation": ("event", lambda b: b["userName"] == "quark"),
     "post-confirmation-replay": ("event", lambda b: b["userName"] == "andrewbrown"),
-    "post-confirmation-bad-input": ("error", lambda out: "sub_blank" in out),
+    "post-confirmation-bad-input": ("error", lambda out: "sub_blank" in out and "Try again" in out),
+    "pre-sign-up": ("event", lambda b: b["request"]["userAttributes"]["preferred_username"] == "odo"),
+    "pre-sign-up-taken": ("error", lambda out: "user_handle_taken: That username is taken" in out),
+    "pre-sign-up-bad-input": ("error", lambda out: "user_handle_invalid" in out),
 }
 # Headers API Gateway sets itself, or a client never sends as they are in the fixtures.
 NOT_SENT = {"host", "authorization", "x-amzn-trace-id", "content-length", "x-forwarded-for",

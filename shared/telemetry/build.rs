@@ -3,8 +3,8 @@
 use std::process::Command;
 
 fn main() {
-    println!("cargo:rerun-if-env-changed=CRUDDUR_CODE_VERSION");
-    let from_env = std::env::var("CRUDDUR_CODE_VERSION")
+    println!("cargo:rerun-if-env-changed=ROLLBAR_CODE_VERSION");
+    let from_env = std::env::var("ROLLBAR_CODE_VERSION")
         .ok()
         .filter(|v| !v.is_empty());
     let from_git = || {
@@ -17,7 +17,7 @@ fn main() {
             .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
     };
     if let Some(version) = from_env.or_else(from_git).filter(|v| !v.is_empty()) {
-        println!("cargo:rustc-env=CRUDDUR_CODE_VERSION={version}");
+        println!("cargo:rustc-env=ROLLBAR_CODE_VERSION={version}");
     }
     // Rebuild when the checked-out commit changes.
     for path in ["../../.git/HEAD", "../../.git/refs/heads"] {

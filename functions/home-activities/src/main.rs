@@ -10,8 +10,8 @@ async fn handler(ctx: Ctx) -> Result<Reply, ApiError> {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), cruddur_telemetry::Error> {
-    cruddur_telemetry::run(cruddur_core::http_service(ENDPOINT, handler)).await
+async fn main() -> Result<(), cruddur_lambda::Error> {
+    cruddur_lambda::serve(ENDPOINT, handler).await
 }
 
 #[cfg(test)]

@@ -1,10 +1,14 @@
-//! A function's state for its whole life: the configuration, and the store opened on first use.
+//! A function's state for its whole life: the configuration, and the store opened on first use;
+//! and the service of a function invoked by something other than API Gateway.
 
+use std::future::Future;
 use std::sync::Arc;
 
+use lambda_http::lambda_runtime::{service_fn, LambdaEvent, Service};
 use tokio::sync::OnceCell;
 
 use crate::config::Config;
+use crate::signup::TriggerError;
 use crate::store::{seed, DynamoStore, SqliteStore, Store, StoreError};
 
 /// Configuration read once per cold start, and the store opened by the first request that needs
@@ -45,6 +49,34 @@ impl App {
             .await
             .cloned()
     }
+}
+
+/// The service of a function invoked by something other than API Gateway (a Cognito trigger):
+/// one [`App`] per process; `handler` gets the store and the typed event. A store that cannot be
+/// opened is `service_unavailable` (its cause logged).
+pub fn trigger_service<E, R, H, F>(
+    handler: H,
+) -> impl Service<
+    LambdaEvent<E>,
+    Response = R,
+    Error = TriggerError,
+    Future = impl Future<Output = Result<R, TriggerError>> + Send,
+>
+where
+    H: Fn(Arc<dyn Store>, E) -> F + Send + Sync + 'static,
+    F: Future<Output = Result<R, TriggerError>> + Send,
+    E: Send + 'static,
+{
+    let app = Arc::new(App::from_env());
+    let handler = Arc::new(handler);
+    service_fn(move |event: LambdaEvent<E>| {
+        let app = app.clone();
+        let handler = handler.clone();
+        async move {
+            let store = app.store().await?;
+            handler(store, event.payload).await
+        }
+    })
 }
 
 /// Opens the configured store: DynamoDB when `CRUDDUR_TABLE_NAME` is set, else the embedded

@@ -86,3 +86,15 @@ pub fn collect<T>(codes: &mut Vec<&'static str>, result: Result<T, &'static str>
         }
     }
 }
+
+/// `outer: inner: innermost`, so a log line carries the whole cause.
+pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -20,7 +20,7 @@ use crate::app::App;
 use crate::auth;
 use crate::config::Config;
 use crate::domain::{percent_decode, User};
-use crate::error::ApiError;
+use crate::error::{error_chain, ApiError};
 use crate::routes::{Endpoint, Route};
 use crate::store::{Page, Store};
 
@@ -302,18 +302,6 @@ fn log_error(err: &ApiError) {
             tracing::info!(status = other.status(), codes = ?other.codes(), "request rejected")
         }
     }
-}
-
-/// `outer: inner: innermost`, so a log line carries the whole cause.
-pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// CORS as the original Flask app: allowed origins from `FRONTEND_URL`/`BACKEND_URL`.

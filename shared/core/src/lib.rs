@@ -11,12 +11,13 @@ pub mod error;
 pub mod http;
 pub mod routes;
 pub mod services;
+pub mod signup;
 pub mod spans;
 pub mod store;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
-pub use app::App;
+pub use app::{trigger_service, App};
 pub use config::Config;
 pub use error::ApiError;
 pub use http::{http_service, Ctx, Reply};

@@ -168,8 +168,29 @@ pub const ENDPOINTS: [Endpoint; 15] = [
     ROLLBAR_TEST,
 ];
 
-/// Functions invoked by something other than API Gateway (they write).
-pub const TRIGGERS: [&str; 1] = ["post-confirmation"];
+/// Functions invoked by something other than API Gateway: the user pool's triggers.
+pub const TRIGGERS: [Trigger; 2] = [
+    Trigger {
+        function: "pre-sign-up",
+        cognito_trigger: "PreSignUp",
+        writes: false,
+    },
+    Trigger {
+        function: "post-confirmation",
+        cognito_trigger: "PostConfirmation",
+        writes: true,
+    },
+];
+
+/// A Cognito user pool trigger's function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Trigger {
+    pub function: &'static str,
+    /// The user pool's `LambdaConfig` trigger (SAM's `Trigger`).
+    pub cognito_trigger: &'static str,
+    /// Writes to the store, else read-only.
+    pub writes: bool,
+}
 
 #[cfg(test)]
 mod tests {

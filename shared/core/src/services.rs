@@ -11,11 +11,10 @@ use uuid::Uuid;
 
 use crate::domain::{
     format_time, parse_activity_uuid, Activity, ActivityMessage, Bio, DisplayName, Handle, Message,
-    MessageGroup, NewActivity, NewMessage, NewUser, Profile, ReplyMessage, SearchTerm, Ttl, User,
-    UserShort,
+    MessageGroup, NewActivity, NewMessage, Profile, ReplyMessage, SearchTerm, Ttl, User, UserShort,
 };
 use crate::error::{collect, ApiError};
-use crate::store::{Page, PageRequest, Store, UserCreation};
+use crate::store::{Page, PageRequest, Store};
 
 /// Body of `POST /api/activities`.
 #[derive(Debug, Default, Deserialize)]
@@ -400,80 +399,6 @@ pub async fn update_profile(
     tracing::info!(user_id = %user.uuid, "profile updated");
     let cruds_count = store.cruds_count(&user).await?;
     Ok(Profile::of(user, cruds_count))
-}
-
-/// A confirmed Cognito sign-up, as the post-confirmation trigger sees it.
-#[derive(Debug, Clone, Default)]
-pub struct ConfirmedSignUp {
-    pub sub: Option<String>,
-    pub preferred_username: Option<String>,
-    pub cognito_username: Option<String>,
-    pub name: Option<String>,
-    pub email: Option<String>,
-}
-
-impl ConfirmedSignUp {
-    /// Reads a Cognito post-confirmation trigger event (`userName`, `request.userAttributes`).
-    pub fn from_cognito_event(event: &serde_json::Value) -> Self {
-        let attribute = |name: &str| {
-            event["request"]["userAttributes"][name]
-                .as_str()
-                .map(str::to_owned)
-        };
-        Self {
-            sub: attribute("sub"),
-            preferred_username: attribute("preferred_username"),
-            cognito_username: event["userName"].as_str().map(str::to_owned),
-            name: attribute("name"),
-            email: attribute("email"),
-        }
-    }
-}
-
-/// Creates the Cruddur user for a confirmed sign-up. Replays are harmless.
-pub async fn confirm_sign_up(
-    store: &dyn Store,
-    sign_up: ConfirmedSignUp,
-) -> Result<UserCreation, ApiError> {
-    let now = Utc::now();
-    let non_blank = |v: &Option<String>| {
-        v.as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-    };
-    let mut codes = Vec::new();
-    let sub = non_blank(&sign_up.sub);
-    if sub.is_none() {
-        codes.push("sub_blank");
-    }
-    let handle =
-        non_blank(&sign_up.preferred_username).or_else(|| non_blank(&sign_up.cognito_username));
-    let handle = collect(
-        &mut codes,
-        Handle::parse(handle.as_deref(), "user_handle_blank"),
-    );
-    let (Some(sub), Some(handle)) = (sub, handle) else {
-        return Err(ApiError::Validation(codes));
-    };
-    let created = store
-        .create_user(NewUser {
-            uuid: Uuid::new_v4(),
-            display_name: non_blank(&sign_up.name).unwrap_or_else(|| handle.as_str().to_owned()),
-            handle: handle.as_str().to_owned(),
-            email: non_blank(&sign_up.email),
-            bio: None,
-            cognito_user_id: sub,
-            created_at: now,
-        })
-        .await?;
-    match &created {
-        UserCreation::Created(user) => tracing::info!(user_id = %user.uuid, "user created"),
-        UserCreation::AlreadyExists(user) => {
-            tracing::info!(user_id = %user.uuid, "user already exists")
-        }
-    }
-    Ok(created)
 }
 
 /// An activity addressed under its author; failing checks are added to `codes`.

@@ -16,5 +16,5 @@ fn explode(path: &str) -> ! {
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    cruddur_telemetry::run(service_fn(handler)).await
+    cruddur_telemetry::run(cruddur_telemetry::Settings::from_env(), service_fn(handler)).await
 }

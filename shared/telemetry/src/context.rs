@@ -1,11 +1,10 @@
-//! What the telemetry knows about the invocation in progress, kept on its span: the request, the
-//! caller, the trace, and why it failed. The HTTP layer and the error reports read it.
+//! What the telemetry knows about the invocation in progress, kept on its span: the request ids,
+//! the caller, the HTTP request and status, why it failed, a panic. The layers that act on an
+//! invocation (HTTP, panics, error reports) read and write it here instead of talking to each
+//! other.
 //!
 //! The application only writes `tracing`: a `user_id` field on any span, errors logged at ERROR
-//! level (with an `error` field and optionally `error.type`), and `report = true` on an event that
-//! should reach the error tracker. This layer picks those up.
-
-use std::sync::Arc;
+//! level (with an `error` field and optionally `error.type`). [`ContextLayer`] picks those up.
 
 use serde_json::Value;
 use tracing::field::{Field, Visit};
@@ -15,42 +14,64 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::{LookupSpan, Registry, SpanRef};
 use tracing_subscriber::Layer;
 
-use crate::rollbar::{Item, Reporter};
+use std::backtrace::Backtrace;
+use std::sync::Arc;
 
 /// The span name whose extensions hold the context.
-pub const INVOCATION_SPAN: &str = "invocation";
+pub(crate) const INVOCATION_SPAN: &str = "invocation";
 
 /// What went wrong, as an exception type and message.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Cause {
-    pub kind: String,
-    pub message: String,
+pub(crate) struct Cause {
+    pub(crate) kind: String,
+    pub(crate) message: String,
+}
+
+/// What a panic left behind (the panics module records and describes it).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PanicReport {
+    pub(crate) message: String,
+    pub(crate) location: Option<(String, u32)>,
+    /// Captured, not resolved: resolving symbols is slow, and only a report needs it.
+    pub(crate) backtrace: Option<Arc<Backtrace>>,
 }
 
 /// The invocation's context.
 #[derive(Debug, Clone, Default)]
-pub struct InvocationContext {
-    pub request_id: Option<String>,
-    pub trace_id: Option<String>,
-    pub user_id: Option<String>,
-    /// Rollbar's `request` object (scrubbed), for HTTP invocations.
-    pub request: Option<Value>,
-    pub cause: Option<Cause>,
-    /// The handler panicked (and that was reported).
-    pub panicked: bool,
+pub(crate) struct InvocationContext {
+    pub(crate) request_id: Option<String>,
+    pub(crate) trace_id: Option<String>,
+    pub(crate) user_id: Option<String>,
+    /// The HTTP request as an error report describes it (scrubbed), for HTTP invocations.
+    pub(crate) request: Option<Value>,
+    /// The HTTP status answered, for HTTP invocations.
+    pub(crate) status: Option<u16>,
+    /// The first error logged during the invocation: the one nearest the root cause (what
+    /// follows, like the runtime's own log of the handler's error, only repeats it).
+    pub(crate) cause: Option<Cause>,
+    /// The handler panicked.
+    pub(crate) panic: Option<PanicReport>,
+    /// The handler of a non-HTTP event returned an error.
+    pub(crate) failed: bool,
 }
 
-/// Keeps the context of each invocation and turns `report = true` events into error reports.
-pub struct ContextLayer {
-    reporter: Option<Arc<Reporter>>,
-}
-
-impl ContextLayer {
-    pub fn new(reporter: Option<Arc<Reporter>>) -> Self {
-        Self { reporter }
+impl InvocationContext {
+    /// Why the invocation failed: its logged error, else `fallback`.
+    pub(crate) fn cause_or(&self, kind: String, message: String) -> Cause {
+        let logged = self.cause.clone().unwrap_or_default();
+        Cause {
+            kind: Some(logged.kind).filter(|k| !k.is_empty()).unwrap_or(kind),
+            message: Some(logged.message)
+                .filter(|m| !m.is_empty())
+                .unwrap_or(message),
+        }
     }
 }
 
+/// Keeps the context of each invocation up to date from span fields and ERROR events.
+pub(crate) struct ContextLayer;
+
+/// The invocation span `span` belongs to (itself, or its nearest invocation ancestor).
 fn invocation_of<'a, S>(span: Option<SpanRef<'a, S>>) -> Option<SpanRef<'a, S>>
 where
     S: Subscriber + for<'b> LookupSpan<'b>,
@@ -86,42 +107,32 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        let mut fields = EventFields::default();
-        event.record(&mut fields);
-        let is_error = *event.metadata().level() == Level::ERROR;
-        if !is_error && !fields.report {
+        if *event.metadata().level() != Level::ERROR {
             return;
         }
-        let invocation = ctx.event_scope(event).and_then(|scope| {
+        let Some(invocation) = ctx.event_scope(event).and_then(|scope| {
             scope
                 .from_root()
                 .find(|s| s.extensions().get::<InvocationContext>().is_some())
-        });
-        let message = fields.message.clone().unwrap_or_default();
-        if is_error {
-            if let Some(invocation) = &invocation {
-                if let Some(context) = invocation.extensions_mut().get_mut::<InvocationContext>() {
-                    context.cause = Some(Cause {
-                        kind: fields
-                            .kind
-                            .clone()
-                            .unwrap_or_else(|| event.metadata().target().to_owned()),
-                        message: match &fields.error {
-                            Some(error) if !message.is_empty() => format!("{message}: {error}"),
-                            Some(error) => error.clone(),
-                            None => message.clone(),
-                        },
-                    });
-                }
-            }
-        }
-        if fields.report {
-            if let Some(reporter) = &self.reporter {
-                let context = invocation
-                    .and_then(|s| s.extensions().get::<InvocationContext>().cloned())
-                    .unwrap_or_default();
-                reporter.report(Item::message(event.metadata().level(), &message), &context);
-            }
+        }) else {
+            return;
+        };
+        let mut fields = ErrorFields::default();
+        event.record(&mut fields);
+        let message = fields.message.unwrap_or_default();
+        let cause = Cause {
+            kind: fields
+                .kind
+                .unwrap_or_else(|| event.metadata().target().to_owned()),
+            message: match fields.error {
+                Some(error) if !message.is_empty() => format!("{message}: {error}"),
+                Some(error) => error,
+                None => message,
+            },
+        };
+        let mut extensions = invocation.extensions_mut();
+        if let Some(context) = extensions.get_mut::<InvocationContext>() {
+            context.cause.get_or_insert(cause);
         }
     }
 }
@@ -164,19 +175,13 @@ impl Visit for ContextFields {
 }
 
 #[derive(Default)]
-struct EventFields {
+struct ErrorFields {
     kind: Option<String>,
     message: Option<String>,
     error: Option<String>,
-    report: bool,
 }
 
-impl Visit for EventFields {
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        if field.name() == "report" {
-            self.report = value;
-        }
-    }
+impl Visit for ErrorFields {
     fn record_str(&mut self, field: &Field, value: &str) {
         match field.name() {
             "message" => self.message = Some(value.to_owned()),
@@ -194,7 +199,10 @@ impl Visit for EventFields {
 }
 
 /// Reads or changes the context of `span` (an invocation span, or any span inside one).
-pub fn with_context<T>(span: &Span, f: impl FnOnce(&mut InvocationContext) -> T) -> Option<T> {
+pub(crate) fn with_context<T>(
+    span: &Span,
+    f: impl FnOnce(&mut InvocationContext) -> T,
+) -> Option<T> {
     span.with_subscriber(|(id, dispatch)| {
         let registry = dispatch.downcast_ref::<Registry>()?;
         let invocation = invocation_of(registry.span(id))?;
@@ -202,4 +210,15 @@ pub fn with_context<T>(span: &Span, f: impl FnOnce(&mut InvocationContext) -> T)
         extensions.get_mut::<InvocationContext>().map(f)
     })
     .flatten()
+}
+
+/// The context of the invocation span with this id, when it closes (for the layers that act on
+/// a finished invocation).
+pub(crate) fn closing_context<S>(id: &Id, ctx: &Context<'_, S>) -> Option<InvocationContext>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    let span = ctx.span(id)?;
+    let extensions = span.extensions();
+    extensions.get::<InvocationContext>().cloned()
 }

@@ -22,7 +22,7 @@ use tokio::sync::oneshot;
 use crate::worker::Worker;
 
 /// Decides per exporter whether and how a span is exported.
-pub type Transform = Box<dyn Fn(SpanData) -> Option<SpanData> + Send + Sync>;
+pub(crate) type Transform = Box<dyn Fn(SpanData) -> Option<SpanData> + Send + Sync>;
 
 /// What an exporter thread is asked to do: export these spans, then say so.
 struct Flush {
@@ -32,10 +32,10 @@ struct Flush {
 
 /// Counters of one export path.
 #[derive(Debug, Default)]
-pub struct PathStats {
-    pub exported: AtomicU64,
-    pub dropped: AtomicU64,
-    pub failed_exports: AtomicU64,
+pub(crate) struct PathStats {
+    pub(crate) exported: AtomicU64,
+    pub(crate) dropped: AtomicU64,
+    pub(crate) failed_exports: AtomicU64,
 }
 
 /// One exporter: its queue, its thread and its transform.
@@ -139,7 +139,7 @@ impl ExportPath {
 fn count_drop(name: &str, stats: &PathStats, logged: &AtomicBool, n: u64) {
     stats.dropped.fetch_add(n, Ordering::Relaxed);
     if !logged.swap(true, Ordering::Relaxed) {
-        tracing::warn!(target: "cruddur_telemetry", exporter = name, "telemetry export queue is full; spans are being dropped (counted, logged once)");
+        tracing::warn!(target: "telemetry", exporter = name, "telemetry export queue is full; spans are being dropped (counted, logged once)");
     }
 }
 
@@ -171,7 +171,7 @@ fn run_path<E: SpanExporter, F: FnOnce() -> Option<E>>(
                     stats.failed_exports.fetch_add(1, Ordering::Relaxed);
                     if !failure_logged {
                         failure_logged = true;
-                        tracing::warn!(target: "cruddur_telemetry", exporter = name, error = %err, "telemetry export failed; further failures are counted, not logged");
+                        tracing::warn!(target: "telemetry", exporter = name, error = %err, "telemetry export failed; further failures are counted, not logged");
                     }
                 }
             }
@@ -183,13 +183,14 @@ fn run_path<E: SpanExporter, F: FnOnce() -> Option<E>>(
 
 /// The span processor behind every exporter, and the handle the runtime flushes.
 #[derive(Debug, Clone, Default)]
-pub struct Exports {
+pub(crate) struct Exports {
     paths: Arc<Vec<ExportPath>>,
 }
 
 impl Exports {
-    /// Adds an exporter path (before the processor is handed to the tracer provider).
-    pub fn with_path<E, F>(
+    /// Adds an exporter, with its own queue, thread and transform (before the processor is handed
+    /// to the tracer provider).
+    pub(crate) fn with_exporter<E, F>(
         mut self,
         name: &'static str,
         queue_size: usize,
@@ -206,13 +207,13 @@ impl Exports {
         self
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.paths.is_empty()
     }
 
     /// Exports everything queued so far, waiting at most `timeout`. Returns whether every
     /// exporter finished in time.
-    pub async fn flush(&self, timeout: Duration) -> bool {
+    pub(crate) async fn flush(&self, timeout: Duration) -> bool {
         let pending: Vec<_> = self
             .paths
             .iter()
@@ -227,7 +228,7 @@ impl Exports {
     }
 
     /// Counters per exporter name.
-    pub fn stats(&self, name: &str) -> Option<Arc<PathStats>> {
+    pub(crate) fn stats(&self, name: &str) -> Option<Arc<PathStats>> {
         self.paths
             .iter()
             .find(|p| p.name == name)
@@ -263,7 +264,7 @@ impl SpanProcessor for Exports {
 /// The OTLP view of a span: the invocation's remote parent (Lambda's facade segment, which the
 /// OTLP backend never receives) is dropped so the trace there has a root; and a 4xx is a client's
 /// error, not the server span's (OpenTelemetry's HTTP conventions).
-pub fn otlp_view(mut span: SpanData) -> SpanData {
+pub(crate) fn otlp_view(mut span: SpanData) -> SpanData {
     if span.parent_span_is_remote {
         span.parent_span_id = SpanId::INVALID;
         span.parent_span_is_remote = false;
@@ -279,7 +280,7 @@ pub fn otlp_view(mut span: SpanData) -> SpanData {
 }
 
 /// Keeps a deterministic fraction of traces (by trace id, so a trace is kept or dropped whole).
-pub fn keep_trace(span: &SpanData, ratio: f64) -> bool {
+pub(crate) fn keep_trace(span: &SpanData, ratio: f64) -> bool {
     if ratio >= 1.0 {
         return true;
     }

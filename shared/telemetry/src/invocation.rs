@@ -1,9 +1,11 @@
-//! The runtime-level layer: one span per invocation, parented on Lambda's X-Ray trace header, and
-//! the export flush once the response is posted.
+//! The runtime-level layer: one span per invocation, parented on Lambda's X-Ray trace header,
+//! and the export flush once the response is posted.
 //!
 //! It wraps lambda_runtime's whole per-invocation service (decode, handler, posting the response
 //! to the Runtime API), so when the inner future is done the caller has its answer; only then are
-//! the spans exported, before the runtime asks for the next invocation.
+//! the spans exported, before the runtime asks for the next invocation. It is also the first to
+//! see the event's bytes, and the only place that can keep bytes that are not UTF-8 from ending
+//! the runtime.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -18,18 +20,20 @@ use opentelemetry::trace::{SpanContext, TraceContextExt, TraceFlags, TraceState}
 use opentelemetry::Context;
 use opentelemetry_aws::trace::{MissingSampledBehavior, XrayPropagator};
 use tracing::field::Empty;
+use tracing::instrument::Instrumented;
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::context::INVOCATION_SPAN;
-use crate::pipeline::{Telemetry, XRAY_UNSAMPLED};
+use crate::propagation::{xray_trace_id, XRAY_UNSAMPLED};
+use crate::settings::Settings;
 
 /// True until the first invocation of this process has begun.
 static COLD_START: AtomicBool = AtomicBool::new(true);
 
 /// How an invocation joins the trace.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Parent {
+pub(crate) enum Parent {
     /// Under Lambda's facade segment: the invocation is an X-Ray subsegment of it.
     Lambda { context: SpanContext, sampled: bool },
     /// Outside Lambda, called by a traced service (a local API Gateway): the invocation is a
@@ -55,7 +59,7 @@ fn trace_context(header: Option<&str>) -> Option<(SpanContext, bool)> {
 /// Reads Lambda's trace header. In Lambda, the invocation hangs under the facade segment; a
 /// missing or malformed header starts a new trace. A local run has no facade segment, and
 /// `cargo lambda watch` makes up a header of its own, so it is ignored there.
-pub fn parent_from_header(header: Option<&str>, local: bool) -> Parent {
+pub(crate) fn parent_from_header(header: Option<&str>, local: bool) -> Parent {
     match trace_context(header.filter(|_| !local)) {
         Some((context, sampled)) => Parent::Lambda { context, sampled },
         None => Parent::Root,
@@ -65,7 +69,7 @@ pub fn parent_from_header(header: Option<&str>, local: bool) -> Parent {
 /// Outside Lambda, the `X-Amzn-Trace-Id` an HTTP event carries (a local API Gateway puts its
 /// own call there, as API Gateway does): the invocation continues that trace. Any other event,
 /// or a header without `Root` and `Parent`, starts a new one. Only read on local runs.
-pub fn parent_from_event(event: &[u8]) -> Parent {
+pub(crate) fn parent_from_event(event: &[u8]) -> Parent {
     let Ok(event) = serde_json::from_slice::<serde_json::Value>(event) else {
         return Parent::Root;
     };
@@ -109,75 +113,114 @@ impl Parent {
     }
 }
 
-/// Wraps the runtime's service so each invocation is traced and flushed.
+/// What an invocation span is named and how it is parented.
+#[derive(Debug, Clone)]
+struct Naming {
+    service: String,
+    function: String,
+    local: bool,
+}
+
+/// Wraps the runtime's service so each invocation is traced, and flushed by `flush` once its
+/// response is posted. `flush` exports what the invocation recorded (e.g. [`Telemetry::flush`]).
+///
+/// [`Telemetry::flush`]: crate::Telemetry::flush
 #[derive(Clone)]
-pub struct InvocationLayer {
-    telemetry: Telemetry,
+pub struct InvocationLayer<F> {
+    naming: Naming,
+    flush: F,
 }
 
-impl InvocationLayer {
-    pub fn new(telemetry: Telemetry) -> Self {
-        Self { telemetry }
-    }
-}
-
-impl<S> Layer<S> for InvocationLayer {
-    type Service = InvocationService<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        InvocationService {
-            inner,
-            telemetry: self.telemetry.clone(),
+impl<F, Fut> InvocationLayer<F>
+where
+    F: Fn() -> Fut + Clone,
+    Fut: Future<Output = ()>,
+{
+    pub fn new(settings: &Settings, flush: F) -> Self {
+        Self {
+            naming: Naming {
+                service: settings.service_name.clone(),
+                function: settings
+                    .function_name
+                    .clone()
+                    .unwrap_or_else(|| "function".to_owned()),
+                local: settings.local,
+            },
+            flush,
         }
     }
 }
 
-#[derive(Clone)]
-pub struct InvocationService<S> {
-    inner: S,
-    telemetry: Telemetry,
+impl<S, F: Clone> Layer<S> for InvocationLayer<F> {
+    type Service = InvocationService<S, F>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        InvocationService {
+            inner,
+            naming: self.naming.clone(),
+            flush: self.flush.clone(),
+        }
+    }
 }
 
-impl<S> Service<LambdaInvocation> for InvocationService<S>
+/// The service [`InvocationLayer`] makes.
+#[derive(Clone)]
+pub struct InvocationService<S, F> {
+    inner: S,
+    naming: Naming,
+    flush: F,
+}
+
+/// An event that is not UTF-8 cannot be JSON. lambda_runtime traces a raw event as text and ends
+/// its loop when it cannot (the process exits, and Lambda cold-starts another); so the bytes are
+/// replaced by a JSON string that says what happened, which no handler's event type reads, and
+/// the invocation fails with a deserialisation error instead.
+fn guard_utf8(invocation: &mut LambdaInvocation) {
+    if std::str::from_utf8(&invocation.body).is_err() {
+        tracing::error!(
+            error.type = "InvalidEvent",
+            bytes = invocation.body.len(),
+            "the event is not UTF-8, so not JSON; the invocation fails"
+        );
+        invocation.body = bytes::Bytes::from_static(b"\"the event was not UTF-8\"");
+    }
+}
+
+impl<S, F, Fut> Service<LambdaInvocation> for InvocationService<S, F>
 where
     S: Service<LambdaInvocation, Response = ()>,
-    S::Future: 'static,
+    F: Fn() -> Fut,
+    Fut: Future<Output = ()>,
 {
     type Response = ();
     type Error = S::Error;
-    // The runtime's own per-invocation future is not `Send`; it never leaves its task.
-    type Future = Pin<Box<dyn Future<Output = Result<(), S::Error>>>>;
+    type Future = InvocationFuture<S::Future, Fut, S::Error>;
 
     fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, invocation: LambdaInvocation) -> Self::Future {
-        let settings = &self.telemetry.settings;
-        self.telemetry.begin_invocation();
+    fn call(&mut self, mut invocation: LambdaInvocation) -> Self::Future {
+        let naming = &self.naming;
         let cold_start = COLD_START.swap(false, Ordering::Relaxed);
         let context = &invocation.context;
-        let header = context.xray_trace_id.as_deref();
-        let parent = if settings.is_local() {
+        let header = context.xray_trace_id.clone();
+        let parent = if naming.local {
             parent_from_event(&invocation.body)
         } else {
-            parent_from_header(header, false)
+            parent_from_header(header.as_deref(), false)
         };
-        let function = settings
-            .function_name
-            .clone()
-            .unwrap_or_else(|| "function".to_owned());
         let span = tracing::info_span!(
             INVOCATION_SPAN,
-            otel.name = %function,
+            otel.name = %naming.function,
             // A segment of its own (a root, or under an upstream service); in Lambda, a
             // subsegment of the facade segment.
             otel.kind = if matches!(parent, Parent::Lambda { .. }) { "internal" } else { "server" },
             otel.status_code = Empty,
-            function = %function,
-            service = %settings.service_name,
+            function = %naming.function,
+            service = %naming.service,
             function_request_id = %context.request_id,
-            xray_trace_id = header.unwrap_or_default(),
+            xray_trace_id = header.as_deref().unwrap_or_default(),
             trace_id = Empty,
             cold_start,
             faas.coldstart = cold_start,
@@ -192,25 +235,68 @@ where
         }
         let trace_id = span.context().span().span_context().trace_id();
         if trace_id != opentelemetry::TraceId::INVALID {
-            span.record(
-                "trace_id",
-                crate::propagation::xray_trace_id(trace_id).as_str(),
-            );
+            span.record("trace_id", xray_trace_id(trace_id).as_str());
         }
-        if cold_start {
-            span.in_scope(|| tracing::info!(metric.ColdStart = 1u64, "cold start"));
-        }
-        let future = span
+        span.in_scope(|| {
+            if cold_start {
+                tracing::info!(metric.ColdStart = 1u64, "cold start");
+            }
+            guard_utf8(&mut invocation);
+        });
+        let running = span
             .in_scope(|| self.inner.call(invocation))
             .instrument(span);
-        let telemetry = self.telemetry.clone();
-        Box::pin(async move {
-            // The span ends with this future, after the response is posted...
-            let result = future.await;
-            // ...so it is in this flush, which runs before the next invocation is polled.
-            telemetry.flush().await;
-            result
-        })
+        InvocationFuture::Running {
+            running: Box::pin(running),
+            flush: Some(Box::pin((self.flush)())),
+        }
+    }
+}
+
+/// An invocation, then its flush.
+pub enum InvocationFuture<R, Fl, E> {
+    /// The runtime's own per-invocation future (not `Send`: it never leaves its task).
+    Running {
+        running: Pin<Box<Instrumented<R>>>,
+        flush: Option<Pin<Box<Fl>>>,
+    },
+    /// The span has ended with the response posted; its export runs before the next poll.
+    Flushing {
+        flush: Pin<Box<Fl>>,
+        result: Option<Result<(), E>>,
+    },
+}
+
+// Both states box what they poll; nothing is pinned structurally.
+impl<R, Fl, E> Unpin for InvocationFuture<R, Fl, E> {}
+
+impl<R, Fl, E> Future for InvocationFuture<R, Fl, E>
+where
+    R: Future<Output = Result<(), E>>,
+    Fl: Future<Output = ()>,
+{
+    type Output = Result<(), E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        loop {
+            match this {
+                InvocationFuture::Running { running, flush } => {
+                    let result = std::task::ready!(running.as_mut().poll(cx));
+                    // The running future (and with it the span) ends here...
+                    let flush = flush.take().expect("flushed once");
+                    // ...so its spans are in this flush.
+                    *this = InvocationFuture::Flushing {
+                        flush,
+                        result: Some(result),
+                    };
+                }
+                InvocationFuture::Flushing { flush, result } => {
+                    std::task::ready!(flush.as_mut().poll(cx));
+                    return Poll::Ready(result.take().expect("answered once"));
+                }
+            }
+        }
     }
 }
 

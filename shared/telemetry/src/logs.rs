@@ -19,19 +19,15 @@ use crate::settings::Settings;
 
 /// Where log lines and metric documents go (stdout in Lambda; a buffer in tests).
 #[derive(Clone)]
-pub struct Output(Arc<Mutex<Box<dyn Write + Send>>>);
+pub(crate) struct Output(Arc<Mutex<Box<dyn Write + Send>>>);
 
 impl Output {
-    pub fn stdout() -> Self {
-        Self::new(Box::new(std::io::stdout()))
-    }
-
-    pub fn new(writer: Box<dyn Write + Send>) -> Self {
+    pub(crate) fn new(writer: Box<dyn Write + Send>) -> Self {
         Self(Arc::new(Mutex::new(writer)))
     }
 
     /// Writes one line. A closed stdout must not take the function down with it.
-    pub fn write_line(&self, line: &str) {
+    pub(crate) fn write_line(&self, line: &str) {
         let mut writer = self.0.lock().unwrap_or_else(|e| e.into_inner());
         let _ = writer.write_all(line.as_bytes());
         let _ = writer.write_all(b"\n");
@@ -40,14 +36,14 @@ impl Output {
 }
 
 /// Writes every event as one JSON line.
-pub struct JsonLogLayer {
+pub(crate) struct JsonLogLayer {
     service: String,
     function_name: Option<String>,
     output: Output,
 }
 
 impl JsonLogLayer {
-    pub fn new(settings: &Settings, output: Output) -> Self {
+    pub(crate) fn new(settings: &Settings, output: Output) -> Self {
         Self {
             service: settings.service_name.clone(),
             function_name: settings.function_name.clone(),
@@ -58,7 +54,7 @@ impl JsonLogLayer {
 
 /// The filter for log lines: `RUST_LOG` when set (full directive syntax), else Lambda's
 /// `AWS_LAMBDA_LOG_LEVEL` (set by the function's `LoggingConfig`), else `info`.
-pub fn filter(settings: &Settings) -> EnvFilter {
+pub(crate) fn filter(settings: &Settings) -> EnvFilter {
     let directives = settings
         .rust_log
         .clone()
@@ -210,10 +206,9 @@ mod tests {
     #[test]
     fn lines_carry_span_and_event_fields() {
         let buffer = Buffer::default();
-        let settings = Settings {
-            function_name: Some("home-activities".into()),
-            ..Settings::default()
-        };
+        let settings = Settings::from_lookup(|name| {
+            (name == "AWS_LAMBDA_FUNCTION_NAME").then(|| "home-activities".to_owned())
+        });
         let subscriber = tracing_subscriber::registry().with(JsonLogLayer::new(
             &settings,
             Output::new(Box::new(buffer.clone())),
@@ -240,7 +235,7 @@ mod tests {
         let line = &lines[0];
         assert_eq!(line["level"], "ERROR");
         assert_eq!(line["message"], "store unavailable");
-        assert_eq!(line["service"], "cruddur");
+        assert_eq!(line["service"], "unknown_service");
         assert_eq!(line["function_name"], "home-activities");
         assert_eq!(line["function_request_id"], "req-1");
         assert_eq!(line["correlation_id"], "apigw-1");
@@ -256,10 +251,9 @@ mod tests {
         assert_eq!(lambda_level_directive("DEBUG"), "debug");
         assert_eq!(lambda_level_directive("FATAL"), "error");
         assert_eq!(lambda_level_directive("nonsense"), "info");
-        let settings = Settings {
-            rust_log: Some("not a [valid filter".into()),
-            ..Settings::default()
-        };
+        let settings = Settings::from_lookup(|name| {
+            (name == "RUST_LOG").then(|| "not a [valid filter".to_owned())
+        });
         // A bad RUST_LOG falls back instead of failing the cold start.
         let _ = filter(&settings);
     }

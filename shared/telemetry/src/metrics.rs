@@ -12,9 +12,9 @@ use crate::logs::Output;
 use crate::settings::Settings;
 
 /// Fields with this prefix are metrics.
-pub const METRIC_PREFIX: &str = "metric.";
+pub(crate) const METRIC_PREFIX: &str = "metric.";
 
-pub struct EmfLayer {
+pub(crate) struct EmfLayer {
     namespace: String,
     service: String,
     function_name: Option<String>,
@@ -22,9 +22,9 @@ pub struct EmfLayer {
 }
 
 impl EmfLayer {
-    pub fn new(settings: &Settings, output: Output) -> Self {
+    pub(crate) fn new(settings: &Settings, output: Output) -> Self {
         Self {
-            namespace: settings.metrics_namespace.clone(),
+            namespace: settings.metrics_namespace().to_owned(),
             service: settings.service_name.clone(),
             function_name: settings.function_name.clone(),
             output,
@@ -32,7 +32,7 @@ impl EmfLayer {
     }
 
     /// The EMF document for some counters.
-    pub fn document(&self, counters: &[(String, f64)], timestamp_ms: i64) -> Value {
+    fn document(&self, counters: &[(String, f64)], timestamp_ms: i64) -> Value {
         let metrics: Vec<Value> = counters
             .iter()
             .map(|(name, _)| json!({"Name": name, "Unit": "Count"}))
@@ -98,7 +98,10 @@ mod tests {
 
     #[test]
     fn emf_document_shape() {
-        let layer = EmfLayer::new(&Settings::default(), Output::stdout());
+        let layer = EmfLayer::new(
+            &Settings::default().default_service_name("cruddur"),
+            Output::new(Box::new(std::io::sink())),
+        );
         let doc = layer.document(&[("ActivitiesCreated".into(), 1.0)], 1_700_000_000_000);
         assert_eq!(doc["_aws"]["Timestamp"], 1_700_000_000_000i64);
         let directive = &doc["_aws"]["CloudWatchMetrics"][0];

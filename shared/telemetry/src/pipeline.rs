@@ -1,7 +1,12 @@
 //! Assembles the one pipeline: `tracing` -> tracing-opentelemetry -> OpenTelemetry SDK
 //! (X-Ray ids, Lambda resource) -> X-Ray over UDP and, when configured, OTLP/HTTP; plus JSON
-//! logs, EMF metrics and the error-cause capture. Built once per cold start.
+//! logs, EMF metrics, the invocation context and error reports. Built once per cold start.
+//!
+//! Every layer carries its own filter, so an event no layer wants is never built: its fields (a
+//! dependency's `trace!` of a raw event, say) are not even evaluated.
 
+use std::io::Write;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use opentelemetry::trace::TracerProvider as _;
@@ -13,25 +18,118 @@ use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::trace::{SdkTracerProvider, SpanExporter};
 use opentelemetry_sdk::Resource;
 use tracing::{Metadata, Subscriber};
-use tracing_subscriber::filter::filter_fn;
+use tracing_subscriber::filter::{filter_fn, LevelFilter};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::{Layer, Registry};
 
 use crate::context::ContextLayer;
-use crate::export::{keep_trace, otlp_view, Exports};
+use crate::export::{keep_trace, otlp_view, Exports, PathStats};
 use crate::logs::{self, JsonLogLayer, Output};
 use crate::metrics::EmfLayer;
-use crate::rollbar::Reporter;
+use crate::propagation::XRAY_UNSAMPLED;
+use crate::rollbar::{ReportLayer, Reporter};
 use crate::settings::Settings;
 use crate::xray::{xray_attributes, DaemonStats, UdpDaemonClient};
 
+/// The process's telemetry: what to flush after each invocation, and its counters.
+#[derive(Clone)]
+pub struct Telemetry {
+    settings: Arc<Settings>,
+    exports: Exports,
+    xray_documents: Arc<DaemonStats>,
+    reporter: Option<Arc<Reporter>>,
+    // Kept so the provider (and its processor) lives as long as the process.
+    _provider: Option<SdkTracerProvider>,
+}
+
+/// What one exporter did since the process started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExporterStats {
+    pub exported: u64,
+    /// Spans dropped because the queue was full (`OTEL_BSP_MAX_QUEUE_SIZE`).
+    pub dropped: u64,
+    pub failed_exports: u64,
+}
+
+/// The telemetry's counters: what left, what was cut, what was lost.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub xray: ExporterStats,
+    pub otlp: Option<ExporterStats>,
+    /// Segment documents sent to the daemon, truncated to fit 64 KiB, and not sent.
+    pub xray_documents_sent: u64,
+    pub xray_documents_truncated: u64,
+    pub xray_documents_dropped: u64,
+    /// Error reports delivered and not (rate-limited, over the per-invocation cap, failed).
+    pub reports_delivered: u64,
+    pub reports_not_delivered: u64,
+}
+
 impl Telemetry {
+    /// Builds the pipeline, logging to stdout, and the subscriber that feeds it. Nothing is
+    /// installed globally (see [`crate::init`]).
+    pub fn build(
+        settings: Settings,
+    ) -> (Self, impl Subscriber + Send + Sync + for<'a> LookupSpan<'a>) {
+        Self::build_logging_to(settings, std::io::stdout())
+    }
+
+    /// [`Telemetry::build`] with log lines and metric documents written to `logs`.
+    pub fn build_logging_to(
+        settings: Settings,
+        logs: impl Write + Send + 'static,
+    ) -> (Self, impl Subscriber + Send + Sync + for<'a> LookupSpan<'a>) {
+        let output = Output::new(Box::new(logs));
+        let settings = Arc::new(settings);
+        let xray_documents = Arc::new(DaemonStats::default());
+        let reporter = Reporter::start(&settings.rollbar, settings.function_name.clone());
+        let (exports, provider) = if settings.tracing_disabled {
+            (Exports::default(), None)
+        } else {
+            let exports = exports(&settings, &xray_documents);
+            let provider = SdkTracerProvider::builder()
+                .with_id_generator(XrayIdGenerator::default())
+                .with_resource(resource(&settings))
+                .with_span_processor(exports.clone())
+                .build();
+            (exports, Some(provider))
+        };
+        let otel = provider.as_ref().map(|provider| {
+            tracing_opentelemetry::layer()
+                .with_tracer(provider.tracer(env!("CARGO_PKG_NAME")))
+                .with_location(false)
+                .with_threads(false)
+                .with_target(false)
+                .with_tracked_inactivity(false)
+                .with_filter(filter_fn(is_application_span).with_max_level_hint(LevelFilter::INFO))
+        });
+        let subscriber = Registry::default()
+            .with(JsonLogLayer::new(&settings, output.clone()).with_filter(logs::filter(&settings)))
+            .with(EmfLayer::new(&settings, output).with_filter(LevelFilter::INFO))
+            .with(ContextLayer.with_filter(LevelFilter::INFO))
+            .with(
+                reporter
+                    .clone()
+                    .map(|r| ReportLayer::new(r).with_filter(LevelFilter::INFO)),
+            )
+            .with(otel);
+        let telemetry = Self {
+            settings,
+            exports,
+            xray_documents,
+            reporter,
+            _provider: provider,
+        };
+        (telemetry, subscriber)
+    }
+
     /// Exports the invocation's spans and delivers its error reports, each within its deadline.
+    /// The runtime calls it after each response (see [`crate::InvocationLayer`]).
     pub async fn flush(&self) {
         let spans = async {
             if !self.exports.is_empty() && !self.exports.flush(self.settings.flush_timeout).await {
-                tracing::debug!(target: "cruddur_telemetry", "span export took longer than its deadline; moving on");
+                tracing::debug!(target: "telemetry", "span export took longer than its deadline; moving on");
             }
         };
         let reports = async {
@@ -42,71 +140,48 @@ impl Telemetry {
         tokio::join!(spans, reports);
     }
 
-    /// A new invocation begins.
-    pub fn begin_invocation(&self) {
-        if let Some(reporter) = &self.reporter {
-            reporter.begin_invocation();
+    /// The counters so far.
+    pub fn stats(&self) -> Stats {
+        let exporter = |name| {
+            self.exports
+                .stats(name)
+                .map(|s: Arc<PathStats>| ExporterStats {
+                    exported: s.exported.load(Ordering::Relaxed),
+                    dropped: s.dropped.load(Ordering::Relaxed),
+                    failed_exports: s.failed_exports.load(Ordering::Relaxed),
+                })
+        };
+        let (delivered, not_delivered) = self
+            .reporter
+            .as_ref()
+            .map(|r| {
+                let s = &r.stats;
+                (
+                    s.delivered.load(Ordering::Relaxed),
+                    s.rate_limited.load(Ordering::Relaxed)
+                        + s.over_invocation_limit.load(Ordering::Relaxed)
+                        + s.failed.load(Ordering::Relaxed),
+                )
+            })
+            .unwrap_or_default();
+        Stats {
+            xray: exporter("xray").unwrap_or_default(),
+            otlp: exporter("otlp"),
+            xray_documents_sent: self.xray_documents.sent.load(Ordering::Relaxed),
+            xray_documents_truncated: self.xray_documents.truncated.load(Ordering::Relaxed),
+            xray_documents_dropped: self.xray_documents.dropped.load(Ordering::Relaxed),
+            reports_delivered: delivered,
+            reports_not_delivered: not_delivered,
         }
     }
-}
 
-/// Trace-state key marking a trace that Lambda's X-Ray sampling left out (`xray=0`).
-pub const XRAY_UNSAMPLED: (&str, &str) = ("xray", "0");
+    /// Whether error reports are on (a Rollbar token is set).
+    pub(crate) fn reports_errors(&self) -> bool {
+        self.reporter.is_some()
+    }
 
-/// The process's telemetry: settings, and the exports to flush after each invocation.
-#[derive(Clone)]
-pub struct Telemetry {
-    pub settings: Arc<Settings>,
-    pub exports: Exports,
-    pub xray_stats: Arc<DaemonStats>,
-    /// Rollbar, when `ROLLBAR_ACCESS_TOKEN` is set.
-    pub reporter: Option<Arc<Reporter>>,
-    // Kept so the provider (and its processor) lives as long as the process.
-    _provider: Option<SdkTracerProvider>,
-}
-
-impl Telemetry {
-    /// Builds the pipeline and the subscriber that feeds it. Nothing is installed globally.
-    pub fn build(
-        settings: Settings,
-        output: Output,
-    ) -> (Self, impl Subscriber + Send + Sync + for<'a> LookupSpan<'a>) {
-        let settings = Arc::new(settings);
-        let xray_stats = Arc::new(DaemonStats::default());
-        let reporter = Reporter::start(&settings);
-        let (exports, provider) = if settings.tracing_disabled {
-            (Exports::default(), None)
-        } else {
-            let exports = exports(&settings, &xray_stats);
-            let provider = SdkTracerProvider::builder()
-                .with_id_generator(XrayIdGenerator::default())
-                .with_resource(resource(&settings))
-                .with_span_processor(exports.clone())
-                .build();
-            (exports, Some(provider))
-        };
-        let otel = provider.as_ref().map(|provider| {
-            tracing_opentelemetry::layer()
-                .with_tracer(provider.tracer("cruddur-telemetry"))
-                .with_location(false)
-                .with_threads(false)
-                .with_target(false)
-                .with_tracked_inactivity(false)
-                .with_filter(filter_fn(is_application_span))
-        });
-        let subscriber = Registry::default()
-            .with(JsonLogLayer::new(&settings, output.clone()).with_filter(logs::filter(&settings)))
-            .with(EmfLayer::new(&settings, output))
-            .with(ContextLayer::new(reporter.clone()))
-            .with(otel);
-        let telemetry = Self {
-            settings,
-            exports,
-            xray_stats,
-            reporter,
-            _provider: provider,
-        };
-        (telemetry, subscriber)
+    pub(crate) fn settings(&self) -> &Settings {
+        &self.settings
     }
 }
 
@@ -152,17 +227,18 @@ fn xray_resource(settings: &Settings) -> Resource {
         .build()
 }
 
-fn exports(settings: &Arc<Settings>, xray_stats: &Arc<DaemonStats>) -> Exports {
+fn exports(settings: &Arc<Settings>, xray_documents: &Arc<DaemonStats>) -> Exports {
     let xray_settings = settings.clone();
-    let stats = xray_stats.clone();
-    let mut exports = Exports::default().with_path(
+    let annotations = settings.annotations.clone();
+    let stats = xray_documents.clone();
+    let mut exports = Exports::default().with_exporter(
         "xray",
         settings.queue_size,
-        Box::new(|mut span| {
+        Box::new(move |mut span| {
             if span.span_context.trace_state().get(XRAY_UNSAMPLED.0) == Some(XRAY_UNSAMPLED.1) {
                 return None;
             }
-            xray_attributes(&mut span.attributes);
+            xray_attributes(&mut span.attributes, &annotations);
             Some(span)
         }),
         move || {
@@ -176,7 +252,7 @@ fn exports(settings: &Arc<Settings>, xray_stats: &Arc<DaemonStats>) -> Exports {
     if settings.otlp_endpoint.is_some() {
         let ratio = settings.otlp_sample_ratio;
         let otlp_settings = settings.clone();
-        exports = exports.with_path(
+        exports = exports.with_exporter(
             "otlp",
             settings.queue_size,
             Box::new(move |span| keep_trace(&span, ratio).then(|| otlp_view(span))),
@@ -196,9 +272,13 @@ fn otlp_exporter(settings: &Settings) -> Option<opentelemetry_otlp::SpanExporter
         .with_retry_policy(opentelemetry_otlp::RetryPolicy::disabled())
         .build()
         .map_err(|err| {
-            tracing::warn!(target: "cruddur_telemetry", error = %err, "cannot build the OTLP exporter; OTLP export is off");
+            tracing::warn!(target: "telemetry", error = %err, "cannot build the OTLP exporter; OTLP export is off");
         })
         .ok()?;
     exporter.set_resource(&resource(settings));
     Some(exporter)
 }
+
+#[cfg(test)]
+#[path = "pipeline_tests.rs"]
+mod tests;

@@ -6,14 +6,19 @@ use opentelemetry_aws::trace::XrayPropagator;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
+/// Trace-state key marking a trace that Lambda's X-Ray sampling left out (`xray=0`): the spans
+/// are still recorded for the OTLP backend, which samples on its own; only X-Ray drops them.
+pub(crate) const XRAY_UNSAMPLED: (&str, &str) = ("xray", "0");
+
 /// A trace id in X-Ray's form: `1-<8 hex epoch seconds>-<24 hex>`.
-pub fn xray_trace_id(trace_id: TraceId) -> String {
+pub(crate) fn xray_trace_id(trace_id: TraceId) -> String {
     let hex = format!("{trace_id:032x}");
     format!("1-{}-{}", &hex[..8], &hex[8..])
 }
 
-/// The headers that carry the current span's trace to a downstream HTTP service, so it joins the
-/// trace in both X-Ray and the OTLP backend. Empty outside a traced span.
+/// The headers that carry the current span's trace to a downstream HTTP service
+/// (`x-amzn-trace-id` and `traceparent`), so it joins the trace in both X-Ray and the OTLP
+/// backend. Add them to every outgoing request; empty outside a traced span.
 pub fn trace_headers() -> Vec<(String, String)> {
     struct Headers(Vec<(String, String)>);
     impl Injector for Headers {

@@ -1,6 +1,12 @@
-//! A small client for Rollbar's item API (`POST /api/1/item/`), built for Lambda: reports are sent
-//! from the telemetry's own thread and awaited, with a deadline, after the response is posted and
-//! before the next invocation is polled, so the freeze loses none and callers wait for none.
+//! Error reports to Rollbar. No maintained Rust client exists (the `rollbar` crate's last release is
+//! from 2020, on tokio 0.1), so this is a small one for the item API (`POST /api/1/item/`), built
+//! for Lambda: reports are sent from the telemetry's own thread and awaited, with a deadline,
+//! after the response is posted and before the next invocation is polled, so the freeze loses
+//! none and callers wait for none.
+//!
+//! [`ReportLayer`] decides what is reported, from what the invocation's context says when it ends:
+//! a panic (critical, with its frames), a 5xx or a failed event handler (error, with the logged
+//! cause), and any event logged with `report = true` (at its level).
 //!
 //! Every item carries a `uuid`, so a retry is never counted twice; a 429 pauses sending for the
 //! window Rollbar names; at most `ROLLBAR_MAX_ITEMS_PER_INVOCATION` items leave per invocation.
@@ -12,62 +18,31 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Map, Value};
 use tokio::sync::oneshot;
+use tracing::field::{Field, Visit};
+use tracing::span::Id;
+use tracing::{Event, Subscriber};
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::Layer;
 
-use crate::context::InvocationContext;
-use crate::settings::Settings;
+use crate::context::{closing_context, InvocationContext, INVOCATION_SPAN};
+use crate::panics::Frame;
+use crate::settings::RollbarSettings;
 use crate::worker::Worker;
 
-pub const DEFAULT_ENDPOINT: &str = "https://api.rollbar.com/api/1/item/";
 /// The window a 429 pauses sending for when Rollbar does not say.
 const DEFAULT_RATE_LIMIT_WINDOW: Duration = Duration::from_secs(60);
 
 /// The version of the code that reports: the git commit it was built from, else the crate version.
-pub fn code_version() -> &'static str {
-    option_env!("CRUDDUR_CODE_VERSION")
+pub(crate) fn code_version() -> &'static str {
+    option_env!("ROLLBAR_CODE_VERSION")
         .filter(|v| !v.is_empty())
         .unwrap_or(env!("CARGO_PKG_VERSION"))
 }
 
-/// Rollbar's configuration.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RollbarSettings {
-    /// `ROLLBAR_ACCESS_TOKEN`: reporting is on when set.
-    pub token: Option<String>,
-    /// `ROLLBAR_ENDPOINT`.
-    pub endpoint: String,
-    /// `CRUDDUR_STAGE`, default `production`.
-    pub environment: String,
-    /// `ROLLBAR_TIMEOUT_MS` (default 2000): how long an invocation waits for its reports.
-    pub timeout: Duration,
-    /// `ROLLBAR_MAX_ITEMS_PER_INVOCATION` (default 5).
-    pub max_items_per_invocation: usize,
-}
-
-impl RollbarSettings {
-    pub fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> Self {
-        let non_empty = |name: &str| {
-            get(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
-        let number = |name: &str, default: u64| {
-            non_empty(name)
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(default)
-        };
-        Self {
-            token: non_empty("ROLLBAR_ACCESS_TOKEN"),
-            endpoint: non_empty("ROLLBAR_ENDPOINT").unwrap_or_else(|| DEFAULT_ENDPOINT.to_owned()),
-            environment: non_empty("CRUDDUR_STAGE").unwrap_or_else(|| "production".to_owned()),
-            timeout: Duration::from_millis(number("ROLLBAR_TIMEOUT_MS", 2000)),
-            max_items_per_invocation: number("ROLLBAR_MAX_ITEMS_PER_INVOCATION", 5) as usize,
-        }
-    }
-}
-
 /// A Rollbar level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Level {
+pub(crate) enum Level {
     Critical,
     Error,
     Warning,
@@ -76,7 +51,7 @@ pub enum Level {
 }
 
 impl Level {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Level::Critical => "critical",
             Level::Error => "error",
@@ -98,23 +73,15 @@ impl From<&tracing::Level> for Level {
     }
 }
 
-/// One stack frame, as Rollbar wants it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Frame {
-    pub filename: String,
-    pub lineno: Option<u32>,
-    pub method: Option<String>,
-}
-
 /// What to report: a level and a body (`trace` for exceptions, `message` otherwise).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Item {
-    pub level: Level,
-    pub body: Value,
+pub(crate) struct Item {
+    pub(crate) level: Level,
+    pub(crate) body: Value,
 }
 
 impl Item {
-    pub fn message(level: &tracing::Level, text: &str) -> Self {
+    pub(crate) fn message(level: &tracing::Level, text: &str) -> Self {
         Self {
             level: level.into(),
             body: json!({"message": {"body": text}}),
@@ -123,7 +90,7 @@ impl Item {
 
     /// An exception. Frames are oldest call first (Rollbar's order); an empty list gets one
     /// frame naming `fallback_file`, as Rollbar requires at least one.
-    pub fn exception(
+    pub(crate) fn exception(
         level: Level,
         class: &str,
         message: &str,
@@ -156,11 +123,11 @@ impl Item {
 
 /// Counters of what the reporter did.
 #[derive(Debug, Default)]
-pub struct ReporterStats {
-    pub delivered: AtomicU64,
-    pub rate_limited: AtomicU64,
-    pub over_invocation_limit: AtomicU64,
-    pub failed: AtomicU64,
+pub(crate) struct ReporterStats {
+    pub(crate) delivered: AtomicU64,
+    pub(crate) rate_limited: AtomicU64,
+    pub(crate) over_invocation_limit: AtomicU64,
+    pub(crate) failed: AtomicU64,
 }
 
 struct Job {
@@ -169,7 +136,7 @@ struct Job {
 }
 
 /// Sends items to Rollbar from its own thread.
-pub struct Reporter {
+pub(crate) struct Reporter {
     settings: RollbarSettings,
     /// `server` of every item; the host name is read with the first item, off the cold start.
     server: OnceLock<Value>,
@@ -178,7 +145,7 @@ pub struct Reporter {
     worker: Worker<Job>,
     pending: Mutex<Vec<oneshot::Receiver<()>>>,
     sent_this_invocation: AtomicUsize,
-    pub stats: Arc<ReporterStats>,
+    pub(crate) stats: Arc<ReporterStats>,
     limit_logged: AtomicBool,
 }
 
@@ -191,10 +158,13 @@ impl std::fmt::Debug for Reporter {
 }
 
 impl Reporter {
-    /// A reporter when `ROLLBAR_ACCESS_TOKEN` is set; otherwise `None`. Its delivery thread
-    /// starts with the first item.
-    pub fn start(settings: &Settings) -> Option<Arc<Self>> {
-        let rollbar = settings.rollbar.clone();
+    /// A reporter when a token is set; otherwise `None`. Its delivery thread starts with the
+    /// first item.
+    pub(crate) fn start(
+        rollbar: &RollbarSettings,
+        function_name: Option<String>,
+    ) -> Option<Arc<Self>> {
+        let rollbar = rollbar.clone();
         let token = rollbar.token.clone()?;
         let stats = Arc::new(ReporterStats::default());
         let thread_settings = rollbar.clone();
@@ -205,7 +175,7 @@ impl Reporter {
         Some(Arc::new(Self {
             settings: rollbar,
             server: OnceLock::new(),
-            function_name: settings.function_name.clone(),
+            function_name,
             worker,
             pending: Mutex::new(Vec::new()),
             sent_this_invocation: AtomicUsize::new(0),
@@ -214,13 +184,8 @@ impl Reporter {
         }))
     }
 
-    /// A new invocation begins: its item budget is full again.
-    pub fn begin_invocation(&self) {
-        self.sent_this_invocation.store(0, Ordering::Relaxed);
-    }
-
     /// Queues an item with the invocation's context. Never blocks.
-    pub fn report(&self, item: Item, context: &InvocationContext) {
+    pub(crate) fn report(&self, item: Item, context: &InvocationContext) {
         if self.sent_this_invocation.fetch_add(1, Ordering::Relaxed)
             >= self.settings.max_items_per_invocation
         {
@@ -228,7 +193,7 @@ impl Reporter {
                 .over_invocation_limit
                 .fetch_add(1, Ordering::Relaxed);
             if !self.limit_logged.swap(true, Ordering::Relaxed) {
-                tracing::warn!(target: "cruddur_telemetry", "more error reports in one invocation than ROLLBAR_MAX_ITEMS_PER_INVOCATION; the rest are dropped");
+                tracing::warn!(target: "telemetry", "more error reports in one invocation than ROLLBAR_MAX_ITEMS_PER_INVOCATION; the rest are dropped");
             }
             return;
         }
@@ -242,8 +207,10 @@ impl Reporter {
         }
     }
 
-    /// Waits for this invocation's reports to be delivered (or given up), at most the timeout.
-    pub async fn flush(&self) {
+    /// Waits for this invocation's reports to be delivered (or given up), at most the timeout;
+    /// the next invocation's item budget is full again.
+    pub(crate) async fn flush(&self) {
+        self.sent_this_invocation.store(0, Ordering::Relaxed);
         let pending = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
         if pending.is_empty() {
             return;
@@ -275,13 +242,13 @@ impl Reporter {
     }
 
     /// The item API payload.
-    pub fn payload(&self, item: Item, context: &InvocationContext) -> Value {
+    fn payload(&self, item: Item, context: &InvocationContext) -> Value {
         let timestamp = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or_default();
         let mut data = json!({
-            "environment": self.settings.environment,
+            "environment": self.settings.environment(),
             "level": item.level.as_str(),
             "timestamp": timestamp,
             "platform": std::env::consts::OS,
@@ -289,7 +256,7 @@ impl Reporter {
             "framework": "aws-lambda-rust-runtime",
             "code_version": code_version(),
             "server": self.server(),
-            "notifier": {"name": "cruddur-telemetry", "version": env!("CARGO_PKG_VERSION")},
+            "notifier": {"name": env!("CARGO_PKG_NAME"), "version": env!("CARGO_PKG_VERSION")},
             "uuid": uuid::Uuid::new_v4().to_string(),
             "body": item.body,
             "custom": {"trace_id": context.trace_id, "request_id": context.request_id},
@@ -327,7 +294,7 @@ fn deliver(
             {
                 Ok(built) => client = Some(built),
                 Err(err) => {
-                    tracing::warn!(target: "cruddur_telemetry", error = %err, "cannot build the Rollbar HTTP client; error reports are off");
+                    tracing::warn!(target: "telemetry", error = %err, "cannot build the Rollbar HTTP client; error reports are off");
                     return;
                 }
             }
@@ -361,7 +328,7 @@ fn deliver(
                 stats.failed.fetch_add(1, Ordering::Relaxed);
                 if !failure_logged {
                     failure_logged = true;
-                    tracing::warn!(target: "cruddur_telemetry", error = %err, "a Rollbar report was not delivered; further failures are counted, not logged");
+                    tracing::warn!(target: "telemetry", error = %err, "a Rollbar report was not delivered; further failures are counted, not logged");
                 }
             }
         }
@@ -406,66 +373,100 @@ fn post(client: &reqwest::blocking::Client, endpoint: &str, token: &str, body: &
     }
 }
 
-/// Header names that must never leave the function.
-pub fn is_sensitive(name: &str) -> bool {
-    let name = name.to_ascii_lowercase();
-    [
-        "authorization",
-        "cookie",
-        "token",
-        "secret",
-        "password",
-        "passwd",
-        "api-key",
-        "apikey",
-        "api_key",
-        "session",
-        "credential",
-        "signature",
-        "x-amz-security",
-    ]
-    .iter()
-    .any(|s| name.contains(s))
+/// Decides what is reported: events logged with `report = true`, and each invocation that ended
+/// with a panic, a 5xx or a failed event handler.
+pub(crate) struct ReportLayer {
+    reporter: Arc<Reporter>,
+}
+
+impl ReportLayer {
+    pub(crate) fn new(reporter: Arc<Reporter>) -> Self {
+        Self { reporter }
+    }
+}
+
+impl<S> Layer<S> for ReportLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let mut fields = ReportFields::default();
+        event.record(&mut fields);
+        if !fields.report {
+            return;
+        }
+        let context = ctx
+            .event_scope(event)
+            .and_then(|scope| {
+                scope
+                    .from_root()
+                    .find_map(|s| s.extensions().get::<InvocationContext>().cloned())
+            })
+            .unwrap_or_default();
+        let mut text = fields.message.unwrap_or_default();
+        if let Some(error) = fields.error {
+            text = format!("{text}: {error}");
+        }
+        self.reporter
+            .report(Item::message(event.metadata().level(), &text), &context);
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        if ctx.metadata(&id).map(|m| m.name()) != Some(INVOCATION_SPAN) {
+            return;
+        }
+        let Some(context) = closing_context(&id, &ctx) else {
+            return;
+        };
+        if let Some(panic) = &context.panic {
+            let item = Item::exception(
+                Level::Critical,
+                "panic",
+                &panic.message,
+                &panic.frames(),
+                &panic.location_text(),
+            );
+            self.reporter.report(item, &context);
+        } else if context.status.is_some_and(|s| s >= 500) || context.failed {
+            let status = context.status.unwrap_or_default();
+            let cause = context.cause_or(
+                format!("HTTP {status}"),
+                format!("the function answered {status}"),
+            );
+            let item = Item::exception(Level::Error, &cause.kind, &cause.message, &[], "lambda");
+            self.reporter.report(item, &context);
+        }
+    }
+}
+
+#[derive(Default)]
+struct ReportFields {
+    report: bool,
+    message: Option<String>,
+    error: Option<String>,
+}
+
+impl Visit for ReportFields {
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        if field.name() == "report" {
+            self.report = value;
+        }
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        match field.name() {
+            "message" => self.message = Some(value.to_owned()),
+            "error" => self.error = Some(value.to_owned()),
+            _ => {}
+        }
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        self.record_str(field, &format!("{value:?}"));
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sensitive_names() {
-        for name in [
-            "Authorization",
-            "cookie",
-            "X-Api-Key",
-            "x-amz-security-token",
-            "access_token",
-            "Session-Id",
-            "password",
-        ] {
-            assert!(is_sensitive(name), "{name}");
-        }
-        for name in [
-            "user-agent",
-            "content-type",
-            "x-forwarded-for",
-            "page",
-            "host",
-        ] {
-            assert!(!is_sensitive(name), "{name}");
-        }
-    }
-
-    #[test]
-    fn settings_and_defaults() {
-        let s = RollbarSettings::from_lookup(&|_| None);
-        assert_eq!(s.token, None);
-        assert_eq!(s.endpoint, DEFAULT_ENDPOINT);
-        assert_eq!(s.environment, "production");
-        assert_eq!(s.timeout, Duration::from_secs(2));
-        assert_eq!(s.max_items_per_invocation, 5);
-        assert!(!code_version().is_empty());
-    }
 
     #[test]
     fn exception_items_always_have_a_frame() {

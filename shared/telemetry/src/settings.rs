@@ -1,92 +1,208 @@
-//! The telemetry's configuration, read once per cold start from standard variables.
+//! What the telemetry does, read once per cold start: [`Settings::from_env`] takes the standard
+//! variables (OpenTelemetry's `OTEL_*`, Lambda's `AWS_*`, Rollbar's `ROLLBAR_*`), and the builder
+//! methods take what only the application knows (whether it runs outside Lambda, which span
+//! fields are worth indexing, what its error bodies look like).
 
 use std::time::Duration;
 
-use crate::rollbar::RollbarSettings;
+use crate::env::{self, Vars};
 
 /// The X-Ray daemon's default address (Lambda sets `AWS_XRAY_DAEMON_ADDRESS` itself).
-pub const DEFAULT_DAEMON_ADDRESS: &str = "127.0.0.1:2000";
+pub(crate) const DEFAULT_DAEMON_ADDRESS: &str = "127.0.0.1:2000";
+/// Rollbar's item API.
+pub(crate) const DEFAULT_ROLLBAR_ENDPOINT: &str = "https://api.rollbar.com/api/1/item/";
 
-/// Settings from the environment (see the README's configuration table).
+/// The telemetry's configuration. Start from [`Settings::from_env`], then add the application's
+/// choices with the builder methods.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
-    /// `OTEL_SERVICE_NAME`, default `cruddur`.
-    pub service_name: String,
-    /// `AWS_LAMBDA_FUNCTION_NAME`, set by Lambda (and `cargo lambda watch`).
-    pub function_name: Option<String>,
-    /// `CRUDDUR_STAGE`: with `local`, each invocation is a full X-Ray segment (there is no Lambda
-    /// facade segment to hang a subsegment from).
-    pub stage: Option<String>,
-    /// `RUST_LOG`: full tracing filter directives; wins over `AWS_LAMBDA_LOG_LEVEL`.
-    pub rust_log: Option<String>,
-    /// `AWS_LAMBDA_LOG_LEVEL`: set by Lambda from the function's `LoggingConfig`.
-    pub lambda_log_level: Option<String>,
-    /// `OTEL_SDK_DISABLED=true`: no traces exported (logs and metrics stay).
-    pub tracing_disabled: bool,
-    /// `AWS_XRAY_DAEMON_ADDRESS`: `host:port`, or the `tcp:host:port udp:host:port` form.
-    pub xray_daemon_address: String,
-    /// `OTEL_EXPORTER_OTLP_ENDPOINT` (or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`): OTLP is on when set.
-    pub otlp_endpoint: Option<String>,
-    /// Fraction of traces sent over OTLP, from `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG`.
-    pub otlp_sample_ratio: f64,
-    /// `CRUDDUR_TELEMETRY_FLUSH_TIMEOUT_MS` (default 1000): how long, after the response is posted,
-    /// the runtime waits for the export before asking for the next invocation.
-    pub flush_timeout: Duration,
-    /// `CRUDDUR_TELEMETRY_QUEUE_SIZE` (default 2048): spans held per exporter between flushes.
-    pub queue_size: usize,
-    /// `METRICS_NAMESPACE` (default: the service name): the CloudWatch namespace of EMF metrics.
-    pub metrics_namespace: String,
-    /// Rollbar error reports (`ROLLBAR_*`).
-    pub rollbar: RollbarSettings,
+    pub(crate) service_name: String,
+    service_name_given: bool,
+    pub(crate) function_name: Option<String>,
+    pub(crate) local: bool,
+    pub(crate) rust_log: Option<String>,
+    pub(crate) lambda_log_level: Option<String>,
+    pub(crate) tracing_disabled: bool,
+    pub(crate) xray_daemon_address: String,
+    pub(crate) otlp_endpoint: Option<String>,
+    pub(crate) otlp_sample_ratio: f64,
+    pub(crate) flush_timeout: Duration,
+    pub(crate) queue_size: usize,
+    pub(crate) metrics_namespace: Option<String>,
+    /// (span field, X-Ray annotation key)
+    pub(crate) annotations: Vec<(String, String)>,
+    pub(crate) rollbar: RollbarSettings,
+    pub(crate) error_bodies: ErrorBodies,
 }
 
+/// Rollbar's part of the settings.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct RollbarSettings {
+    pub(crate) token: Option<String>,
+    pub(crate) endpoint: String,
+    /// `ROLLBAR_ENVIRONMENT`; else what the application names; else `production`.
+    pub(crate) environment: Option<String>,
+    environment_from_env: bool,
+    pub(crate) timeout: Duration,
+    pub(crate) max_items_per_invocation: usize,
+}
+
+impl RollbarSettings {
+    pub(crate) fn environment(&self) -> &str {
+        self.environment.as_deref().unwrap_or("production")
+    }
+}
+
+/// The bodies of the answers the telemetry makes itself, as JSON text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ErrorBodies {
+    /// 400: an event that cannot be read as an HTTP request.
+    pub(crate) bad_request: String,
+    /// 500: the handler panicked.
+    pub(crate) internal_error: String,
+}
+
+impl Default for ErrorBodies {
+    fn default() -> Self {
+        Self {
+            bad_request: r#"{"message":"Bad Request"}"#.to_owned(),
+            internal_error: r#"{"message":"Internal Server Error"}"#.to_owned(),
+        }
+    }
+}
+
+/// Span fields X-Ray always indexes (the invocation's own), by annotation key.
+const BUILT_IN_ANNOTATIONS: [(&str, &str); 3] = [
+    ("cold_start", "ColdStart"),
+    ("service", "service"),
+    ("function", "function"),
+];
+
 impl Settings {
+    /// The settings the environment gives:
+    ///
+    /// | variable | default | |
+    /// |---|---|---|
+    /// | `OTEL_SERVICE_NAME` | `unknown_service` | `service.name`, and `service` in logs and metrics |
+    /// | `OTEL_SDK_DISABLED` | `false` | `true`: no traces (logs and metrics stay) |
+    /// | `AWS_XRAY_DAEMON_ADDRESS` | `127.0.0.1:2000` | `host:port` or Lambda's `tcp:.. udp:..` |
+    /// | `OTEL_EXPORTER_OTLP_ENDPOINT`, `..._TRACES_ENDPOINT` | – | OTLP/HTTP export on when set |
+    /// | `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG` | `always_on` | OTLP sampling |
+    /// | `OTEL_BSP_EXPORT_TIMEOUT` | `1000` | ms the runtime waits for the export after a response |
+    /// | `OTEL_BSP_MAX_QUEUE_SIZE` | `2048` | spans held per exporter between flushes |
+    /// | `METRICS_NAMESPACE` | the service name | CloudWatch namespace of EMF metrics |
+    /// | `RUST_LOG`, `AWS_LAMBDA_LOG_LEVEL` | `info` | log filter |
+    /// | `ROLLBAR_ACCESS_TOKEN`, `ROLLBAR_ENDPOINT`, `ROLLBAR_ENVIRONMENT` | off | error reports |
+    /// | `ROLLBAR_TIMEOUT_MS`, `ROLLBAR_MAX_ITEMS_PER_INVOCATION` | `2000`, `5` | |
     pub fn from_env() -> Self {
-        Self::from_lookup(|name| std::env::var(name).ok())
+        Self::from_vars(&env::process())
     }
 
+    /// [`Settings::from_env`] over any variable source (tests pass a map).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Self {
-        let non_empty = |name: &str| {
-            get(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
-        let service_name = non_empty("OTEL_SERVICE_NAME").unwrap_or_else(|| "cruddur".to_owned());
-        let number = |name: &str, default: u64| {
-            non_empty(name)
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(default)
-        };
+        Self::from_vars(&Vars(get))
+    }
+
+    fn from_vars<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Self {
+        let given_name = vars.text("OTEL_SERVICE_NAME");
+        let environment = vars.text("ROLLBAR_ENVIRONMENT");
         Self {
-            function_name: non_empty("AWS_LAMBDA_FUNCTION_NAME"),
-            stage: non_empty("CRUDDUR_STAGE"),
-            rust_log: non_empty("RUST_LOG"),
-            lambda_log_level: non_empty("AWS_LAMBDA_LOG_LEVEL"),
-            tracing_disabled: non_empty("OTEL_SDK_DISABLED")
-                .is_some_and(|v| v.eq_ignore_ascii_case("true")),
-            xray_daemon_address: non_empty("AWS_XRAY_DAEMON_ADDRESS")
+            service_name_given: given_name.is_some(),
+            service_name: given_name.unwrap_or_else(|| "unknown_service".to_owned()),
+            function_name: vars.text("AWS_LAMBDA_FUNCTION_NAME"),
+            local: false,
+            rust_log: vars.text("RUST_LOG"),
+            lambda_log_level: vars.text("AWS_LAMBDA_LOG_LEVEL"),
+            tracing_disabled: vars.flag("OTEL_SDK_DISABLED", false),
+            xray_daemon_address: vars
+                .text("AWS_XRAY_DAEMON_ADDRESS")
                 .unwrap_or_else(|| DEFAULT_DAEMON_ADDRESS.to_owned()),
-            otlp_endpoint: non_empty("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-                .or_else(|| non_empty("OTEL_EXPORTER_OTLP_ENDPOINT")),
+            otlp_endpoint: vars
+                .text("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+                .or_else(|| vars.text("OTEL_EXPORTER_OTLP_ENDPOINT")),
             otlp_sample_ratio: sample_ratio(
-                non_empty("OTEL_TRACES_SAMPLER").as_deref(),
-                non_empty("OTEL_TRACES_SAMPLER_ARG").as_deref(),
+                vars.text("OTEL_TRACES_SAMPLER").as_deref(),
+                vars.text("OTEL_TRACES_SAMPLER_ARG").as_deref(),
             ),
-            flush_timeout: Duration::from_millis(number(
-                "CRUDDUR_TELEMETRY_FLUSH_TIMEOUT_MS",
-                1000,
-            )),
-            queue_size: number("CRUDDUR_TELEMETRY_QUEUE_SIZE", 2048).clamp(1, 1 << 20) as usize,
-            metrics_namespace: non_empty("METRICS_NAMESPACE")
-                .unwrap_or_else(|| service_name.clone()),
-            rollbar: RollbarSettings::from_lookup(&get),
-            service_name,
+            flush_timeout: Duration::from_millis(vars.parsed("OTEL_BSP_EXPORT_TIMEOUT", 1000)),
+            queue_size: vars
+                .parsed("OTEL_BSP_MAX_QUEUE_SIZE", 2048usize)
+                .clamp(1, 1 << 20),
+            metrics_namespace: vars.text("METRICS_NAMESPACE"),
+            annotations: BUILT_IN_ANNOTATIONS
+                .iter()
+                .map(|(field, key)| ((*field).to_owned(), (*key).to_owned()))
+                .collect(),
+            rollbar: RollbarSettings {
+                token: vars.text("ROLLBAR_ACCESS_TOKEN"),
+                endpoint: vars
+                    .text("ROLLBAR_ENDPOINT")
+                    .unwrap_or_else(|| DEFAULT_ROLLBAR_ENDPOINT.to_owned()),
+                environment_from_env: environment.is_some(),
+                environment,
+                timeout: Duration::from_millis(vars.parsed("ROLLBAR_TIMEOUT_MS", 2000)),
+                max_items_per_invocation: vars.parsed("ROLLBAR_MAX_ITEMS_PER_INVOCATION", 5),
+            },
+            error_bodies: ErrorBodies::default(),
         }
     }
 
-    /// Local development: no Lambda facade segment exists to parent on.
-    pub fn is_local(&self) -> bool {
-        self.stage.as_deref() == Some("local")
+    /// The service's name when `OTEL_SERVICE_NAME` does not give one.
+    pub fn default_service_name(mut self, name: impl Into<String>) -> Self {
+        if !self.service_name_given {
+            self.service_name = name.into();
+        }
+        self
+    }
+
+    /// Running outside Lambda (e.g. under `cargo lambda watch`): there is no Lambda facade
+    /// segment to hang the invocation under, so it is a full X-Ray segment of its own, continuing
+    /// the trace its HTTP event's `X-Amzn-Trace-Id` names (a local API Gateway), if any.
+    pub fn local(mut self, local: bool) -> Self {
+        self.local = local;
+        self
+    }
+
+    /// Makes a span field an X-Ray annotation (indexed, filterable) under `key`, e.g.
+    /// `.annotation("user_id", "user_id")`. Keys are cut to X-Ray's `[A-Za-z0-9_]`, 50 at most.
+    pub fn annotation(mut self, field: impl Into<String>, key: &str) -> Self {
+        let key: String = key
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .take(50)
+            .collect();
+        self.annotations.push((field.into(), key));
+        self
+    }
+
+    /// The Rollbar environment of the reports, unless `ROLLBAR_ENVIRONMENT` names one (e.g. the
+    /// application's stage).
+    pub fn rollbar_environment(mut self, environment: impl Into<String>) -> Self {
+        if !self.rollbar.environment_from_env {
+            self.rollbar.environment = Some(environment.into());
+        }
+        self
+    }
+
+    /// The JSON bodies of the answers the telemetry gives itself: `bad_request` for an event that
+    /// is no readable HTTP request (400), `internal_error` for a handler that panicked (500).
+    pub fn error_bodies(
+        mut self,
+        bad_request: impl Into<String>,
+        internal_error: impl Into<String>,
+    ) -> Self {
+        self.error_bodies = ErrorBodies {
+            bad_request: bad_request.into(),
+            internal_error: internal_error.into(),
+        };
+        self
+    }
+
+    /// The CloudWatch namespace of EMF metrics.
+    pub(crate) fn metrics_namespace(&self) -> &str {
+        self.metrics_namespace
+            .as_deref()
+            .unwrap_or(&self.service_name)
     }
 }
 
@@ -128,13 +244,46 @@ mod tests {
     #[test]
     fn defaults() {
         let s = settings(&[]);
-        assert_eq!(s.service_name, "cruddur");
+        assert_eq!(s.service_name, "unknown_service");
         assert_eq!(s.xray_daemon_address, "127.0.0.1:2000");
         assert_eq!(s.otlp_endpoint, None);
         assert_eq!(s.otlp_sample_ratio, 1.0);
         assert_eq!(s.flush_timeout, Duration::from_secs(1));
-        assert_eq!(s.metrics_namespace, "cruddur");
-        assert!(!s.tracing_disabled && !s.is_local());
+        assert_eq!(s.queue_size, 2048);
+        assert_eq!(s.metrics_namespace(), "unknown_service");
+        assert!(!s.tracing_disabled && !s.local);
+        assert_eq!(s.rollbar.environment(), "production");
+        assert_eq!(s.rollbar.endpoint, DEFAULT_ROLLBAR_ENDPOINT);
+        assert_eq!(s.rollbar.timeout, Duration::from_secs(2));
+        assert_eq!(s.rollbar.max_items_per_invocation, 5);
+    }
+
+    #[test]
+    fn the_application_fills_in_what_the_environment_leaves_open() {
+        let s = settings(&[
+            ("OTEL_BSP_EXPORT_TIMEOUT", "250"),
+            ("OTEL_BSP_MAX_QUEUE_SIZE", "9"),
+        ])
+        .default_service_name("cruddur")
+        .rollbar_environment("beta")
+        .local(true)
+        .annotation("app.handle", "handle");
+        assert_eq!(s.service_name, "cruddur");
+        assert_eq!(s.metrics_namespace(), "cruddur");
+        assert_eq!(s.rollbar.environment(), "beta");
+        assert!(s.local);
+        assert_eq!(s.flush_timeout, Duration::from_millis(250));
+        assert_eq!(s.queue_size, 9);
+        assert!(s
+            .annotations
+            .contains(&("app.handle".to_owned(), "handle".to_owned())));
+        let given = settings(&[("OTEL_SERVICE_NAME", "mine"), ("ROLLBAR_ENVIRONMENT", "qa")])
+            .default_service_name("cruddur")
+            .rollbar_environment("beta")
+            .annotation("weird-key!", "weird-key!");
+        assert_eq!(given.service_name, "mine");
+        assert_eq!(given.rollbar.environment(), "qa");
+        assert_eq!(given.annotations.last().unwrap().1, "weird_key_");
     }
 
     #[test]

@@ -20,13 +20,16 @@ enum State<T> {
 /// A named thread that runs `body` over the messages sent to it, started by the first [`send`].
 ///
 /// [`send`]: Worker::send
-pub struct Worker<T> {
+pub(crate) struct Worker<T> {
     name: String,
     state: Mutex<State<T>>,
 }
 
 impl<T: Send + 'static> Worker<T> {
-    pub fn new(name: impl Into<String>, body: impl FnOnce(Receiver<T>) + Send + 'static) -> Self {
+    pub(crate) fn new(
+        name: impl Into<String>,
+        body: impl FnOnce(Receiver<T>) + Send + 'static,
+    ) -> Self {
         Self {
             name: name.into(),
             state: Mutex::new(State::NotStarted(Box::new(body))),
@@ -35,7 +38,7 @@ impl<T: Send + 'static> Worker<T> {
 
     /// Hands `message` to the thread, starting it first if this is the first message. Gives the
     /// message back when the thread cannot be started or has stopped.
-    pub fn send(&self, message: T) -> Result<(), T> {
+    pub(crate) fn send(&self, message: T) -> Result<(), T> {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let mut spawn_error = None;
         if matches!(*state, State::NotStarted(_)) {
@@ -58,7 +61,7 @@ impl<T: Send + 'static> Worker<T> {
         // Logged with the lock released: the log pipeline may itself send to a worker.
         drop(state);
         if let Some(err) = spawn_error {
-            tracing::warn!(target: "cruddur_telemetry", thread = %self.name, error = %err, "cannot start a telemetry thread; what it sends is dropped");
+            tracing::warn!(target: "telemetry", thread = %self.name, error = %err, "cannot start a telemetry thread; what it sends is dropped");
         }
         sent
     }

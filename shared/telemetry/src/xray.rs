@@ -16,27 +16,16 @@ use opentelemetry_aws::xray_exporter::{SegmentDocument, SegmentDocumentExporter}
 use serde_json::Value as Json;
 
 /// The daemon protocol's header line.
-pub const DAEMON_HEADER: &[u8] = b"{\"format\": \"json\", \"version\": 1}\n";
+pub(crate) const DAEMON_HEADER: &[u8] = b"{\"format\": \"json\", \"version\": 1}\n";
 /// The largest datagram sent (header included). The daemon reads up to 64 KiB, but one IPv4 UDP
 /// datagram carries at most 65,507 bytes of payload: anything between would not send at all.
-pub const MAX_DATAGRAM_BYTES: usize = 65_507;
-
-/// Span fields that become X-Ray annotations (indexed, filterable), by the annotation key.
-/// Every other attribute goes to metadata.
-pub const ANNOTATIONS: [(&str, &str); 6] = [
-    ("cold_start", "ColdStart"),
-    ("service", "service"),
-    ("function", "function"),
-    ("app.handle", "handle"),
-    ("handle", "handle"),
-    ("user_id", "user_id"),
-];
+pub(crate) const MAX_DATAGRAM_BYTES: usize = 65_507;
 
 /// Longest string attribute kept whole; longer ones are cut (and marked) before translation.
-pub const MAX_ATTRIBUTE_CHARS: usize = 4096;
+pub(crate) const MAX_ATTRIBUTE_CHARS: usize = 4096;
 
 /// Parses `AWS_XRAY_DAEMON_ADDRESS`: `host:port`, or Lambda's `tcp:host:port udp:host:port`.
-pub fn daemon_address(raw: &str) -> Option<SocketAddr> {
+pub(crate) fn daemon_address(raw: &str) -> Option<SocketAddr> {
     let raw = raw.trim();
     let udp = raw
         .split_whitespace()
@@ -45,17 +34,17 @@ pub fn daemon_address(raw: &str) -> Option<SocketAddr> {
     udp.to_socket_addrs().ok()?.next()
 }
 
-/// Counters of what the client could not send.
+/// Counters of what the client sent, cut and could not send.
 #[derive(Debug, Default)]
-pub struct DaemonStats {
-    pub sent: AtomicU64,
-    pub truncated: AtomicU64,
-    pub dropped: AtomicU64,
+pub(crate) struct DaemonStats {
+    pub(crate) sent: AtomicU64,
+    pub(crate) truncated: AtomicU64,
+    pub(crate) dropped: AtomicU64,
 }
 
 /// Sends segment documents to the X-Ray daemon over UDP.
 #[derive(Debug)]
-pub struct UdpDaemonClient {
+pub(crate) struct UdpDaemonClient {
     socket: Option<UdpSocket>,
     stats: Arc<DaemonStats>,
     warned: AtomicBool,
@@ -64,10 +53,10 @@ pub struct UdpDaemonClient {
 impl UdpDaemonClient {
     /// A client for `AWS_XRAY_DAEMON_ADDRESS`. A bad address or socket leaves it disabled (and
     /// says so once): tracing must never stop a function from serving.
-    pub fn new(address: &str, stats: Arc<DaemonStats>) -> Self {
+    pub(crate) fn new(address: &str, stats: Arc<DaemonStats>) -> Self {
         let socket = match daemon_address(address) {
             None => {
-                tracing::warn!(target: "cruddur_telemetry", address, "AWS_XRAY_DAEMON_ADDRESS is not a usable address; X-Ray export is off");
+                tracing::warn!(target: "telemetry", address, "AWS_XRAY_DAEMON_ADDRESS is not a usable address; X-Ray export is off");
                 None
             }
             Some(addr) => {
@@ -82,7 +71,7 @@ impl UdpDaemonClient {
                 {
                     Ok(socket) => Some(socket),
                     Err(err) => {
-                        tracing::warn!(target: "cruddur_telemetry", error = %err, "cannot open a UDP socket to the X-Ray daemon; X-Ray export is off");
+                        tracing::warn!(target: "telemetry", error = %err, "cannot open a UDP socket to the X-Ray daemon; X-Ray export is off");
                         None
                     }
                 }
@@ -125,7 +114,7 @@ impl UdpDaemonClient {
     fn count_drop(&self, why: &str) {
         self.stats.dropped.fetch_add(1, Ordering::Relaxed);
         if !self.warned.swap(true, Ordering::Relaxed) {
-            tracing::warn!(target: "cruddur_telemetry", "{why}; further drops are counted, not logged");
+            tracing::warn!(target: "telemetry", "{why}; further drops are counted, not logged");
         }
     }
 }
@@ -146,7 +135,7 @@ impl SegmentDocumentExporter for UdpDaemonClient {
 
 /// A document that fits the limit, or why it cannot.
 #[derive(Debug, PartialEq)]
-pub enum Fitted {
+pub(crate) enum Fitted {
     AsIs(Vec<u8>),
     Truncated(Vec<u8>),
     TooLarge,
@@ -154,7 +143,7 @@ pub enum Fitted {
 
 /// Makes a document fit `limit` bytes by cutting its largest metadata values first. A truncated
 /// document says so in `metadata.telemetry.truncated` (and its original size).
-pub fn fit_document(body: Vec<u8>, limit: usize) -> Fitted {
+pub(crate) fn fit_document(body: Vec<u8>, limit: usize) -> Fitted {
     if body.len() <= limit {
         return Fitted::AsIs(body);
     }
@@ -201,18 +190,18 @@ pub fn fit_document(body: Vec<u8>, limit: usize) -> Fitted {
     Fitted::TooLarge
 }
 
-/// Prepares a span's attributes for X-Ray. Well-known fields also become annotations (indexed,
-/// filterable); every attribute goes to metadata too (the translator still maps the ones it
-/// knows, like `http.*` and `aws.*`), so nothing is dropped silently; long strings are cut and
-/// marked.
-pub fn xray_attributes(attributes: &mut Vec<KeyValue>) {
-    let mut annotations = Vec::new();
+/// Prepares a span's attributes for X-Ray. The fields named in `annotations` (field, key) also
+/// become annotations (indexed, filterable); every attribute goes to metadata too (the translator
+/// still maps the ones it knows, like `http.*` and `aws.*`), so nothing is dropped silently; long
+/// strings are cut and marked.
+pub(crate) fn xray_attributes(attributes: &mut Vec<KeyValue>, annotations: &[(String, String)]) {
+    let mut indexed = Vec::new();
     for kv in attributes.iter_mut() {
-        if let Some((_, annotation)) = ANNOTATIONS
+        if let Some((_, annotation)) = annotations
             .iter()
-            .find(|(field, _)| kv.key.as_str() == *field)
+            .find(|(field, _)| kv.key.as_str() == field)
         {
-            annotations.push(KeyValue::new(
+            indexed.push(KeyValue::new(
                 Key::from(format!("annotation.{annotation}")),
                 kv.value.clone(),
             ));
@@ -228,7 +217,7 @@ pub fn xray_attributes(attributes: &mut Vec<KeyValue>) {
             kv.key = Key::from(format!("metadata.{}", kv.key.as_str()));
         }
     }
-    attributes.extend(annotations);
+    attributes.extend(indexed);
 }
 
 #[cfg(test)]
@@ -302,7 +291,9 @@ mod tests {
             KeyValue::new("db.operation", "home_feed"),
             KeyValue::new("blob", "y".repeat(10_000)),
         ];
-        xray_attributes(&mut attrs);
+        let annotations = [("cold_start", "ColdStart"), ("app.handle", "handle")]
+            .map(|(f, k)| (f.to_owned(), k.to_owned()));
+        xray_attributes(&mut attrs, &annotations);
         let find = |k: &str| {
             attrs
                 .iter()

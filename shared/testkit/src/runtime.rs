@@ -92,11 +92,22 @@ impl RuntimeEmulator {
         trace_header: Option<&str>,
         timeout: Duration,
     ) -> Result<Outcome, String> {
+        let bytes = serde_json::to_vec(event).map_err(|e| e.to_string())?;
+        self.invoke_raw(bytes, trace_header, timeout).await
+    }
+
+    /// Hands these bytes, whatever they are, to the next `next` call as the event.
+    pub async fn invoke_raw(
+        &self,
+        event: Vec<u8>,
+        trace_header: Option<&str>,
+        timeout: Duration,
+    ) -> Result<Outcome, String> {
         let (done, outcome) = oneshot::channel();
         let request_id = uuid::Uuid::new_v4().to_string();
         self.state.queue.lock().unwrap().push_back(Pending {
             request_id: request_id.clone(),
-            event: serde_json::to_vec(event).map_err(|e| e.to_string())?,
+            event,
             trace_header: trace_header.map(str::to_owned),
             done,
         });

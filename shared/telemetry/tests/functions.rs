@@ -48,7 +48,7 @@ async fn start_with_sink(function: &str, env: &[(&str, &str)], otlp: HttpSink) -
         ("CRUDDUR_STAGE", "prod"),
         // These tests check the order of events, not the deadline: a generous one keeps a busy
         // machine from turning a slow first export into a false failure.
-        ("CRUDDUR_TELEMETRY_FLUSH_TIMEOUT_MS", "10000"),
+        ("OTEL_BSP_EXPORT_TIMEOUT", "10000"),
     ];
     all_env.extend_from_slice(env);
     let process = FunctionProcess::spawn(function, &runtime.address(), &all_env);
@@ -373,7 +373,7 @@ async fn telemetry_is_never_in_the_way() {
     .await;
     let h = start_with_sink(
         "health-check",
-        &[("CRUDDUR_TELEMETRY_FLUSH_TIMEOUT_MS", "200")],
+        &[("OTEL_BSP_EXPORT_TIMEOUT", "200")],
         stalled,
     )
     .await;
@@ -596,4 +596,94 @@ async fn logs_are_json_lines_with_invocation_context_and_metrics() {
 
 fn chrono_like(timestamp: &str) -> bool {
     timestamp.len() == 24 && timestamp.ends_with('Z') && timestamp.as_bytes()[10] == b'T'
+}
+
+/// Events no API Gateway sends, handed to the function as the Runtime API would: none may end
+/// its process, each gets an answer, and the next event is still served.
+#[tokio::test]
+async fn hostile_events_never_end_the_function() {
+    for rust_log in ["info", "trace"] {
+        let h = start("create-activity", &[("RUST_LOG", rust_log)]).await;
+        let good = event_json("create-activity");
+        let text = good.to_string();
+        // Invalid UTF-8 inside a string field.
+        let mut not_utf8 = text
+            .replace(
+                "\"stageVariables\":null",
+                "\"stageVariables\":{\"v\":\"X\"}",
+            )
+            .into_bytes();
+        let at = not_utf8
+            .windows(3)
+            .position(|w| w == b"\"X\"")
+            .expect("placeholder")
+            + 1;
+        not_utf8.splice(at..at + 1, [0xff, 0xfe]);
+        let outcome = h.runtime.invoke_raw(not_utf8, None, WAIT).await.unwrap();
+        assert!(outcome.is_error, "{rust_log}: answered with an error");
+
+        let mut bad_base64 = good.clone();
+        bad_base64["isBase64Encoded"] = Value::from(true);
+        bad_base64["body"] = Value::from("%%% not base64 %%%");
+        let mut long_uri = good.clone();
+        long_uri["path"] = Value::from(format!("/api/activities/{}", "a".repeat(70_000)));
+        let mut empty_method = good.clone();
+        empty_method["httpMethod"] = Value::from("");
+        let mut no_method = good.clone();
+        no_method.as_object_mut().unwrap().remove("httpMethod");
+        for (what, event) in [
+            ("bad base64", bad_base64),
+            ("a URI over 64 KiB", long_uri),
+            ("an empty method", empty_method),
+            ("no method", no_method),
+        ] {
+            let outcome = h.runtime.invoke(&event, None, WAIT).await.unwrap();
+            let (status, body, _) = outcome.http();
+            assert_eq!(
+                (status, body),
+                (400, serde_json::json!(["invalid_request"])),
+                "{what}"
+            );
+        }
+        for garbage in [
+            &b"not json at all"[..],
+            b"[1,2,3]",
+            b"{\"httpMethod\": 42}",
+            b"",
+        ] {
+            let outcome = h
+                .runtime
+                .invoke_raw(garbage.to_vec(), None, WAIT)
+                .await
+                .unwrap();
+            assert!(outcome.is_error, "{}", String::from_utf8_lossy(garbage));
+        }
+        // Still the same process, still serving.
+        let outcome = h.runtime.invoke(&good, None, WAIT).await.unwrap();
+        assert_eq!(outcome.http().0, 200, "{rust_log}");
+        let mut process = h.process;
+        assert!(process.is_running(), "{rust_log}");
+        let lines = process.json_lines();
+        let refused: Vec<&Value> = lines
+            .iter()
+            .filter(|l| {
+                l["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("not a readable HTTP request"))
+            })
+            .collect();
+        assert_eq!(refused.len(), 4, "each refusal logged");
+        assert!(
+            refused
+                .iter()
+                .any(|l| l["error"].as_str().is_some_and(|e| e.contains("base64"))),
+            "with the reason: {refused:#?}"
+        );
+        assert!(
+            !lines.iter().any(|l| l.to_string().contains("Any {")),
+            "no panic logged without its message"
+        );
+        let accesses: Vec<&Value> = lines.iter().filter(|l| l["target"] == "access").collect();
+        assert_eq!(accesses.iter().filter(|l| l["status"] == 400).count(), 4);
+    }
 }

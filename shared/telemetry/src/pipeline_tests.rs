@@ -1,21 +1,35 @@
 //! The pipeline in-process, against a UDP socket standing in for the X-Ray daemon: limits and
 //! flags that real handlers rarely produce.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
-use cruddur_telemetry::logs::Output;
-use cruddur_telemetry::{record_status, Settings, Telemetry};
 use cruddur_testkit::XrayCollector;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
+use super::Telemetry;
+use crate::outcome::record_http_status;
+use crate::settings::Settings;
+
+fn settings(vars: &[(&str, &str)]) -> Settings {
+    let vars: HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Settings::from_lookup(|name| vars.get(name).cloned())
+}
+
+fn quiet(settings: Settings) -> (Telemetry, impl tracing::Subscriber + Send + Sync) {
+    Telemetry::build_logging_to(settings, std::io::sink())
+}
+
 fn pipeline(xray: &XrayCollector) -> (Telemetry, tracing::subscriber::DefaultGuard) {
-    let settings = Settings {
-        xray_daemon_address: xray.address().to_owned(),
-        function_name: Some("probe".into()),
-        ..Settings::default()
-    };
-    let (telemetry, subscriber) =
-        Telemetry::build(settings, Output::new(Box::new(std::io::sink())));
+    let settings = settings(&[
+        ("AWS_XRAY_DAEMON_ADDRESS", xray.address()),
+        ("AWS_LAMBDA_FUNCTION_NAME", "probe"),
+    ])
+    .annotation("app.handle", "handle");
+    let (telemetry, subscriber) = quiet(settings);
     (telemetry, tracing::subscriber::set_default(subscriber))
 }
 
@@ -35,7 +49,7 @@ async fn no_document_over_64_kib_is_sent() {
         }
         let _entered = span.enter();
     }
-    assert!(telemetry.exports.flush(Duration::from_secs(5)).await);
+    telemetry.flush().await;
     let docs = xray
         .wait_for(Duration::from_secs(5), |d| !d.is_empty())
         .await;
@@ -55,13 +69,7 @@ async fn no_document_over_64_kib_is_sent() {
         doc["annotations"]["handle"], "worf",
         "annotations survive truncation"
     );
-    assert_eq!(
-        telemetry
-            .xray_stats
-            .truncated
-            .load(std::sync::atomic::Ordering::Relaxed),
-        1
-    );
+    assert_eq!(telemetry.stats().xray_documents_truncated, 1);
 }
 
 #[tokio::test]
@@ -80,9 +88,9 @@ async fn status_codes_map_to_error_throttle_and_fault() {
             otel.kind = "server",
             http.response.status_code = tracing::field::Empty
         );
-        record_status(&span, status);
+        record_http_status(&span, status);
     }
-    assert!(telemetry.exports.flush(Duration::from_secs(5)).await);
+    telemetry.flush().await;
     let docs = xray
         .wait_for(Duration::from_secs(5), |d| d.len() >= 4)
         .await;
@@ -105,21 +113,17 @@ async fn status_codes_map_to_error_throttle_and_fault() {
 #[tokio::test]
 async fn full_queues_drop_and_count_instead_of_growing() {
     let xray = XrayCollector::start();
-    let settings = Settings {
-        xray_daemon_address: xray.address().to_owned(),
-        queue_size: 5,
-        ..Settings::default()
-    };
-    let (telemetry, subscriber) =
-        Telemetry::build(settings, Output::new(Box::new(std::io::sink())));
+    let (telemetry, subscriber) = quiet(settings(&[
+        ("AWS_XRAY_DAEMON_ADDRESS", xray.address()),
+        ("OTEL_BSP_MAX_QUEUE_SIZE", "5"),
+    ]));
     let _guard = tracing::subscriber::set_default(subscriber);
     for _ in 0..50 {
         let _span = tracing::info_span!("invocation", otel.kind = "server").entered();
     }
-    assert!(telemetry.exports.flush(Duration::from_secs(5)).await);
-    let stats = telemetry.exports.stats("xray").unwrap();
-    let dropped = stats.dropped.load(std::sync::atomic::Ordering::Relaxed);
-    let exported = stats.exported.load(std::sync::atomic::Ordering::Relaxed);
+    telemetry.flush().await;
+    let stats = telemetry.stats().xray;
+    let (dropped, exported) = (stats.dropped, stats.exported);
     assert!(dropped >= 40, "dropped {dropped}");
     assert_eq!(dropped + exported, 50);
 }
@@ -127,19 +131,12 @@ async fn full_queues_drop_and_count_instead_of_growing() {
 #[test]
 fn outgoing_calls_carry_both_trace_headers() {
     let xray = XrayCollector::start();
-    let settings = Settings {
-        xray_daemon_address: xray.address().to_owned(),
-        ..Settings::default()
-    };
-    let (_telemetry, subscriber) =
-        Telemetry::build(settings, Output::new(Box::new(std::io::sink())));
+    let (_telemetry, subscriber) = quiet(settings(&[("AWS_XRAY_DAEMON_ADDRESS", xray.address())]));
     tracing::subscriber::with_default(subscriber, || {
-        assert!(
-            cruddur_telemetry::trace_headers().is_empty() || tracing::Span::current().is_none()
-        );
+        assert!(crate::trace_headers().is_empty() || tracing::Span::current().is_none());
         let span = tracing::info_span!("call");
         let _entered = span.enter();
-        let headers = cruddur_telemetry::trace_headers();
+        let headers = crate::trace_headers();
         let get = |name: &str| {
             headers
                 .iter()
@@ -157,16 +154,15 @@ fn outgoing_calls_carry_both_trace_headers() {
 #[tokio::test]
 async fn error_reports_are_capped_per_invocation() {
     let sink = cruddur_testkit::HttpSink::start().await;
-    let mut settings = Settings::default();
-    settings.rollbar.token = Some("token".into());
-    settings.rollbar.endpoint = format!("{}/api/1/item/", sink.url());
-    settings.rollbar.max_items_per_invocation = 3;
-    settings.tracing_disabled = true;
-    let (telemetry, subscriber) =
-        Telemetry::build(settings, Output::new(Box::new(std::io::sink())));
+    let endpoint = format!("{}/api/1/item/", sink.url());
+    let (telemetry, subscriber) = quiet(settings(&[
+        ("ROLLBAR_ACCESS_TOKEN", "token"),
+        ("ROLLBAR_ENDPOINT", &endpoint),
+        ("ROLLBAR_MAX_ITEMS_PER_INVOCATION", "3"),
+        ("OTEL_SDK_DISABLED", "true"),
+    ]));
     let _guard = tracing::subscriber::set_default(subscriber);
     for invocation in 0..2 {
-        telemetry.begin_invocation();
         {
             let _span = tracing::info_span!(
                 "invocation",
@@ -184,12 +180,9 @@ async fn error_reports_are_capped_per_invocation() {
     assert_eq!(items.len(), 6, "three per invocation");
     assert_eq!(items[0]["data"]["person"]["id"], "user-7");
     assert_eq!(items[0]["data"]["custom"]["request_id"], "req");
-    let reporter = telemetry.reporter.as_ref().unwrap();
     assert_eq!(
-        reporter
-            .stats
-            .over_invocation_limit
-            .load(std::sync::atomic::Ordering::Relaxed),
-        4
+        telemetry.stats().reports_not_delivered,
+        4,
+        "two over the cap, twice"
     );
 }

@@ -57,7 +57,7 @@ fn every_function_crate_is_deployed_with_its_route_auth_and_policy() {
     let mut declared: Vec<String> = ENDPOINTS
         .iter()
         .map(|e| e.function.to_owned())
-        .chain(TRIGGERS.iter().map(|s| s.to_string()))
+        .chain(TRIGGERS.iter().map(|t| t.function.to_owned()))
         .collect();
     declared.sort();
     assert_eq!(
@@ -145,13 +145,43 @@ fn every_function_crate_is_deployed_with_its_route_auth_and_policy() {
             endpoint.function
         );
     }
-    let trigger = &resources["PostConfirmationFunction"]["Properties"]["Events"]["SignUpConfirmed"];
-    assert_eq!(trigger["Type"], "Cognito");
-    assert_eq!(trigger["Properties"]["Trigger"], "PostConfirmation");
-    assert_eq!(
-        reference(&trigger["Properties"]["UserPool"]),
-        Some("UserPool")
-    );
+    for trigger in TRIGGERS {
+        let resource = &resources[format!("{}Function", camel(trigger.function)).as_str()];
+        let events: Vec<&Value> = resource["Properties"]["Events"]
+            .as_mapping()
+            .unwrap()
+            .values()
+            .collect();
+        assert_eq!(events.len(), 1, "{}", trigger.function);
+        assert_eq!(events[0]["Type"], "Cognito");
+        assert_eq!(
+            events[0]["Properties"]["Trigger"], trigger.cognito_trigger,
+            "{}",
+            trigger.function
+        );
+        assert_eq!(
+            reference(&events[0]["Properties"]["UserPool"]),
+            Some("UserPool")
+        );
+        // Cognito waits 5 seconds for a trigger.
+        let timeout = resource["Properties"]["Timeout"].as_u64().unwrap();
+        assert!(
+            timeout <= 5,
+            "{} times out after Cognito gave up",
+            trigger.function
+        );
+        let policies = text(&resource["Properties"]["Policies"]);
+        let expected = if trigger.writes {
+            "DynamoDBCrudPolicy"
+        } else {
+            "DynamoDBReadPolicy"
+        };
+        assert!(
+            policies.contains(expected),
+            "{}: {policies}",
+            trigger.function
+        );
+    }
 }
 
 #[test]
@@ -159,7 +189,7 @@ fn every_event_file_matches_its_route() {
     let mut functions: Vec<&str> = ENDPOINTS
         .iter()
         .map(|e| e.function)
-        .chain(TRIGGERS)
+        .chain(TRIGGERS.iter().map(|t| t.function))
         .collect();
     functions.sort_by_key(|f| std::cmp::Reverse(f.len()));
     let mut checked = 0;
@@ -199,13 +229,15 @@ fn every_event_file_matches_its_route() {
                     }
                 }
             }
-            None => assert!(
-                event["triggerSource"]
-                    .as_str()
-                    .unwrap()
-                    .starts_with("PostConfirmation_"),
-                "{stem}"
-            ),
+            None => {
+                let trigger = TRIGGERS.iter().find(|t| t.function == *function).unwrap();
+                let source = event["triggerSource"].as_str().unwrap();
+                let expected = match trigger.cognito_trigger {
+                    "PreSignUp" => "PreSignUp_",
+                    other => other,
+                };
+                assert!(source.starts_with(expected), "{stem}: {source}");
+            }
         }
         checked += 1;
     }

@@ -32,7 +32,7 @@ async fn start(function: &str, env: &[(&str, &str)], rollbar: HttpSink) -> Harne
         ("AWS_XRAY_DAEMON_ADDRESS", xray.address()),
         // Order, not deadline, is under test here (the stalled case sets its own).
         ("ROLLBAR_TIMEOUT_MS", "10000"),
-        ("CRUDDUR_TELEMETRY_FLUSH_TIMEOUT_MS", "10000"),
+        ("OTEL_BSP_EXPORT_TIMEOUT", "10000"),
     ];
     all.extend_from_slice(env);
     let process = if function == "panicking" {
@@ -267,7 +267,11 @@ async fn a_panic_in_a_release_build_is_reported_answered_500_and_survived() {
     let outcome = h.runtime.invoke(&event, Some(&header), WAIT).await.unwrap();
     assert!(!outcome.is_error, "answered, not crashed");
     let (status, body, text) = outcome.http();
-    assert_eq!((status, body), (500, serde_json::json!(["internal_error"])));
+    // The library's default body (Cruddur's functions give `["internal_error"]`).
+    assert_eq!(
+        (status, body),
+        (500, serde_json::json!({"message": "Internal Server Error"}))
+    );
     assert!(!text.contains("gave up"), "no panic text leaks");
 
     let polls = h.runtime.wait_for_polls(2, WAIT).await;
@@ -324,4 +328,62 @@ async fn a_panic_in_a_release_build_is_reported_answered_500_and_survived() {
     assert_eq!(next.http().0, 200);
     let mut process = h.process;
     assert!(process.is_running());
+}
+
+#[tokio::test]
+async fn malformed_events_and_failed_triggers_are_reported_with_their_reason() {
+    let h = start("create-activity", &[], HttpSink::start().await).await;
+    let mut event = event_json("create-activity");
+    event["isBase64Encoded"] = Value::from(true);
+    event["body"] = Value::from("%%% not base64 %%%");
+    let (header, root, _) = lambda_trace_header(true);
+    let outcome = h.runtime.invoke(&event, Some(&header), WAIT).await.unwrap();
+    assert_eq!(outcome.http().0, 400);
+    let requests = h.rollbar.wait_for(WAIT, |r| !r.is_empty()).await;
+    let item = requests[0].json();
+    assert_common_shape(&item, &outcome.request_id, &root);
+    assert_eq!(item["data"]["level"], "warning");
+    let text = item["data"]["body"]["message"]["body"].as_str().unwrap();
+    assert!(
+        text.contains("not a readable HTTP request") && text.contains("base64"),
+        "{text}"
+    );
+
+    // A trigger whose store cannot be opened: Cognito gets a code and a sentence, Rollbar the
+    // cause.
+    let blocker = std::env::temp_dir().join(format!("cruddur-not-a-dir-{}", std::process::id()));
+    std::fs::write(&blocker, b"a file where a directory should be").unwrap();
+    let db = blocker.join("cruddur.db").display().to_string();
+    let h = start(
+        "post-confirmation",
+        &[("CRUDDUR_SQLITE_PATH", db.as_str())],
+        HttpSink::start().await,
+    )
+    .await;
+    let outcome = h
+        .runtime
+        .invoke(&event_json("post-confirmation"), None, WAIT)
+        .await
+        .unwrap();
+    assert!(outcome.is_error);
+    let error = outcome.json();
+    assert_eq!(error["errorType"], "service_unavailable");
+    let message = error["errorMessage"].as_str().unwrap();
+    assert!(message.starts_with("service_unavailable: "), "{message}");
+    assert!(
+        !message.contains("os error") && !message.contains("cruddur-not-a-dir"),
+        "{message}"
+    );
+    let requests = h.rollbar.wait_for(WAIT, |r| !r.is_empty()).await;
+    let item = requests[0].json();
+    assert_eq!(item["data"]["level"], "error");
+    let exception = &item["data"]["body"]["trace"]["exception"];
+    assert!(
+        exception["message"]
+            .as_str()
+            .unwrap()
+            .contains("cruddur-not-a-dir"),
+        "the cause reaches Rollbar: {exception}"
+    );
+    std::fs::remove_file(&blocker).ok();
 }
