@@ -9,7 +9,7 @@ use tokio::sync::OnceCell;
 
 use crate::config::Config;
 use crate::signup::TriggerError;
-use crate::store::{seed, DynamoStore, SqliteStore, Store, StoreError};
+use crate::store::{seed, DynamoStore, SqliteStore, Store, StoreError, Traced};
 
 /// Configuration read once per cold start, and the store opened by the first request that needs
 /// it (a failed open is retried by the next request).
@@ -89,9 +89,9 @@ async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StoreError> {
             if config.seed_demo_data {
                 dynamo.create_table().await?;
             }
-            Arc::new(dynamo)
+            Arc::new(Traced(dynamo))
         }
-        None => Arc::new(SqliteStore::open(&config.sqlite_path)?),
+        None => Arc::new(Traced(SqliteStore::open(&config.sqlite_path)?)),
     };
     if config.seed_demo_data && !store.is_seeded().await? {
         seed::seed_demo_data(store.as_ref(), chrono::Utc::now()).await?;

@@ -2,27 +2,36 @@
 
 use tracing::Span;
 
-/// The span around one store call: a client call to the backing database.
+/// The span of one store operation (`db.system`, `db.operation`).
 ///
-/// `otel.kind = "client"` marks it as a call to a downstream system and `peer.service` names that
-/// system, so trace backends draw the database as one node (X-Ray: a `remote` subsegment named
-/// `SQLite`); the span itself is named after the operation.
-pub fn store_span(system: &'static str, operation: &'static str) -> Span {
-    tracing::info_span!(
-        "store",
-        otel.name = operation,
-        otel.kind = "client",
-        peer.service = peer_service(system),
-        db.system = system,
-        db.operation = operation,
-    )
+/// An embedded store's operation is itself the call to its database: a client span whose
+/// `peer.service` names that database, so trace backends draw it as a node (X-Ray: a `remote`
+/// subsegment named `SQLite`). A networked store's operation is internal: each request it makes
+/// is a client span of its own (X-Ray: an `aws` subsegment named `DynamoDB`).
+pub fn store_span(system: &'static str, operation: &'static str, calls_traced: bool) -> Span {
+    if calls_traced {
+        tracing::info_span!(
+            "store",
+            otel.name = operation,
+            db.system = system,
+            db.operation = operation,
+        )
+    } else {
+        tracing::info_span!(
+            "store",
+            otel.name = operation,
+            otel.kind = "client",
+            peer.service = peer_service(system),
+            db.system = system,
+            db.operation = operation,
+        )
+    }
 }
 
-/// The downstream node's display name for a `db.system`.
+/// The database's display name as a downstream node.
 fn peer_service(system: &str) -> &str {
     match system {
         "sqlite" => "SQLite",
-        "dynamodb" => "DynamoDB",
         other => other,
     }
 }

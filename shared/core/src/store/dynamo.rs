@@ -390,6 +390,10 @@ impl Store for DynamoStore {
         "dynamodb"
     }
 
+    fn traces_its_calls(&self) -> bool {
+        true
+    }
+
     async fn is_seeded(&self) -> StoreResult<bool> {
         Ok(self.get("META".to_owned(), "SEEDED").await?.is_some())
     }

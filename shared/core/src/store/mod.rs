@@ -15,9 +15,11 @@ pub mod dynamo;
 pub mod dynamo_schema;
 pub mod seed;
 pub mod sqlite;
+pub mod traced;
 
 pub use dynamo::DynamoStore;
 pub use sqlite::SqliteStore;
+pub use traced::Traced;
 
 /// Activities per page of a feed.
 pub const PAGE_SIZE: usize = 20;
@@ -90,6 +92,12 @@ pub enum UserCreation {
 pub trait Store: Send + Sync {
     /// Which backend this is (`sqlite`, `dynamodb`), for logs and spans.
     fn system(&self) -> &'static str;
+
+    /// Whether each request the store makes is a span of its own (a networked store's SDK
+    /// calls), so its operations' spans are internal ones (see [`Traced`]).
+    fn traces_its_calls(&self) -> bool {
+        false
+    }
 
     /// Whether the demo data has been written (see [`seed::seed_demo_data`]).
     async fn is_seeded(&self) -> StoreResult<bool>;

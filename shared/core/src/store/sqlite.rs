@@ -22,7 +22,6 @@ use crate::domain::{
     message_group_uuid, Activity, Message, MessageGroup, NewActivity, NewMessage, NewUser,
     SearchTerm, User,
 };
-use crate::spans::store_span;
 
 /// How long a writer waits for another process's lock before the store reports itself unavailable.
 const BUSY_TIMEOUT: StdDuration = StdDuration::from_secs(5);
@@ -128,14 +127,8 @@ impl SqliteStore {
         })
     }
 
-    /// Runs one store operation inside its span, holding the connection.
-    fn run<T>(
-        &self,
-        operation: &'static str,
-        f: impl FnOnce(&mut Connection) -> Result<T, SqlError>,
-    ) -> StoreResult<T> {
-        let span = store_span(self.system(), operation);
-        let _entered = span.enter();
+    /// Runs one store operation holding the connection (its span is [`super::Traced`]'s).
+    fn run<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T, SqlError>) -> StoreResult<T> {
         // A panic elsewhere while holding the lock leaves the connection itself usable.
         let mut conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
         f(&mut conn).map_err(|err| {
@@ -227,7 +220,7 @@ impl Store for SqliteStore {
     }
 
     async fn is_seeded(&self) -> StoreResult<bool> {
-        self.run("is_seeded", |conn| {
+        self.run(|conn| {
             Ok(conn
                 .query_row("SELECT 1 FROM meta WHERE key = 'seeded'", [], |_| Ok(()))
                 .optional()?
@@ -236,7 +229,7 @@ impl Store for SqliteStore {
     }
 
     async fn mark_seeded(&self) -> StoreResult<()> {
-        self.run("mark_seeded", |conn| {
+        self.run(|conn| {
             conn.execute(
                 "INSERT OR IGNORE INTO meta (key, value) VALUES ('seeded', ?1)",
                 [Utc::now().to_rfc3339()],
@@ -246,19 +239,15 @@ impl Store for SqliteStore {
     }
 
     async fn user_by_handle(&self, handle: &str) -> StoreResult<Option<User>> {
-        self.run("user_by_handle", |conn| {
-            Self::user_where(conn, "handle = ?1", handle)
-        })
+        self.run(|conn| Self::user_where(conn, "handle = ?1", handle))
     }
 
     async fn user_by_cognito_sub(&self, sub: &str) -> StoreResult<Option<User>> {
-        self.run("user_by_cognito_sub", |conn| {
-            Self::user_where(conn, "cognito_user_id = ?1", sub)
-        })
+        self.run(|conn| Self::user_where(conn, "cognito_user_id = ?1", sub))
     }
 
     async fn create_user(&self, user: NewUser) -> StoreResult<UserCreation> {
-        self.run("create_user", |conn| {
+        self.run(|conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             if let Some(existing) = Self::user_where(&tx, "cognito_user_id = ?1", &user.cognito_user_id)? {
                 return Ok(UserCreation::AlreadyExists(existing));
@@ -298,7 +287,7 @@ impl Store for SqliteStore {
         display_name: String,
         bio: Option<String>,
     ) -> StoreResult<User> {
-        self.run("update_profile", |conn| {
+        self.run(|conn| {
             let uuid = user.uuid.to_string();
             let changed = conn.execute(
                 "UPDATE users SET display_name = ?1, bio = ?2 WHERE uuid = ?3",
@@ -313,13 +302,13 @@ impl Store for SqliteStore {
     }
 
     async fn home_feed(&self, page: PageRequest) -> StoreResult<Page<Activity>> {
-        self.run("home_feed", |conn| {
+        self.run(|conn| {
             Self::page_of_activities(conn, "a.reply_to_activity_uuid IS NULL", vec![], &page)
         })
     }
 
     async fn user_activities(&self, user: &User, page: PageRequest) -> StoreResult<Page<Activity>> {
-        self.run("user_activities", |conn| {
+        self.run(|conn| {
             Self::page_of_activities(
                 conn,
                 "a.user_uuid = ? AND a.reply_to_activity_uuid IS NULL",
@@ -330,7 +319,7 @@ impl Store for SqliteStore {
     }
 
     async fn cruds_count(&self, user: &User) -> StoreResult<i64> {
-        self.run("cruds_count", |conn| {
+        self.run(|conn| {
             Ok(conn.query_row(
                 "SELECT COUNT(*) FROM activities WHERE user_uuid = ?1 \
                  AND reply_to_activity_uuid IS NULL AND expires_at > ?2",
@@ -341,7 +330,7 @@ impl Store for SqliteStore {
     }
 
     async fn search(&self, term: &SearchTerm, page: PageRequest) -> StoreResult<Page<Activity>> {
-        self.run("search", |conn| {
+        self.run(|conn| {
             // instr() rather than LIKE: the term is matched literally, `%` and `_` included.
             Self::page_of_activities(
                 conn,
@@ -353,14 +342,14 @@ impl Store for SqliteStore {
     }
 
     async fn activity(&self, uuid: Uuid) -> StoreResult<Option<Activity>> {
-        self.run("activity", |conn| Self::activity(conn, uuid))
+        self.run(|conn| Self::activity(conn, uuid))
     }
 
     async fn activity_with_replies(
         &self,
         uuid: Uuid,
     ) -> StoreResult<Option<(Activity, Vec<Activity>)>> {
-        self.run("activity_with_replies", |conn| {
+        self.run(|conn| {
             let Some(activity) = Self::activity(conn, uuid)? else {
                 return Ok(None);
             };
@@ -379,7 +368,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_activity(&self, activity: NewActivity) -> StoreResult<Activity> {
-        self.run("create_activity", |conn| {
+        self.run(|conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             Self::insert_activity(&tx, &activity)?;
             let created = Self::activity(&tx, activity.uuid)?
@@ -390,7 +379,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_reply(&self, reply: NewActivity) -> StoreResult<Activity> {
-        self.run("create_reply", |conn| {
+        self.run(|conn| {
             let parent = reply
                 .reply_to_activity_uuid
                 .ok_or(SqlError::Domain(StoreError::NotFound("activity_not_found")))?;
@@ -411,7 +400,7 @@ impl Store for SqliteStore {
     }
 
     async fn notifications(&self, user: &User, page: PageRequest) -> StoreResult<Page<Activity>> {
-        self.run("notifications", |conn| {
+        self.run(|conn| {
             Self::page_of_activities(
                 conn,
                 "a.user_uuid <> ?1 AND a.reply_to_activity_uuid IN \
@@ -423,7 +412,7 @@ impl Store for SqliteStore {
     }
 
     async fn message_groups(&self, user: &User) -> StoreResult<Vec<MessageGroup>> {
-        self.run("message_groups", |conn| {
+        self.run(|conn| {
             let rows = conn
                 .prepare_cached(
                     "SELECT g.uuid, o.display_name, o.handle, m.message, m.created_at \
@@ -449,7 +438,7 @@ impl Store for SqliteStore {
     }
 
     async fn conversation_partner(&self, user: &User, group: Uuid) -> StoreResult<Option<User>> {
-        self.run("conversation_partner", |conn| {
+        self.run(|conn| {
             let other: Option<String> = conn
                 .prepare_cached(
                     "SELECT CASE WHEN user_a_uuid = ?2 THEN user_b_uuid ELSE user_a_uuid END \
@@ -467,7 +456,7 @@ impl Store for SqliteStore {
     }
 
     async fn messages_between(&self, user: &User, other: &User) -> StoreResult<Vec<Message>> {
-        self.run("messages_between", |conn| {
+        self.run(|conn| {
             let group = message_group_uuid(user.uuid, other.uuid);
             let rows = conn
                 .prepare_cached(
@@ -482,7 +471,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_message(&self, message: NewMessage) -> StoreResult<Message> {
-        self.run("create_message", |conn| {
+        self.run(|conn| {
             let group = message_group_uuid(message.sender_uuid, message.receiver_uuid);
             let (a, b) = ordered(message.sender_uuid, message.receiver_uuid);
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
