@@ -23,6 +23,7 @@ pub struct HttpLayer {
 }
 
 impl HttpLayer {
+    /// The layer, without request descriptions.
     pub fn new() -> Self {
         Self::default()
     }

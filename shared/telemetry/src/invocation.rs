@@ -136,6 +136,7 @@ where
     F: Fn() -> Fut + Clone,
     Fut: Future<Output = ()>,
 {
+    /// The layer for a function named by `settings`, flushing with `flush`.
     pub fn new(settings: &Settings, flush: F) -> Self {
         Self {
             naming: Naming {

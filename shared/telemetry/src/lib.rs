@@ -30,6 +30,8 @@
 //! [`InvocationLayer`] (span, parent, flush), [`HttpEventLayer`] (malformed HTTP events),
 //! [`HttpLayer`] (access line, status flags) and [`CatchPanicLayer`].
 
+#![warn(missing_docs)]
+
 mod context;
 mod env;
 mod export;

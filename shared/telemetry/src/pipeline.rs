@@ -46,23 +46,30 @@ pub struct Telemetry {
 /// What one exporter did since the process started.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ExporterStats {
+    /// Spans handed to the exporter.
     pub exported: u64,
     /// Spans dropped because the queue was full (`OTEL_BSP_MAX_QUEUE_SIZE`).
     pub dropped: u64,
+    /// Exports that failed (each a batch of spans).
     pub failed_exports: u64,
 }
 
 /// The telemetry's counters: what left, what was cut, what was lost.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {
+    /// The X-Ray exporter.
     pub xray: ExporterStats,
+    /// The OTLP exporter, when one is configured.
     pub otlp: Option<ExporterStats>,
-    /// Segment documents sent to the daemon, truncated to fit 64 KiB, and not sent.
+    /// Segment documents sent to the daemon.
     pub xray_documents_sent: u64,
+    /// Segment documents whose metadata was cut to fit the daemon's 64 KiB.
     pub xray_documents_truncated: u64,
+    /// Segment documents not sent (no daemon, or too large even without metadata).
     pub xray_documents_dropped: u64,
-    /// Error reports delivered and not (rate-limited, over the per-invocation cap, failed).
+    /// Error reports Rollbar accepted.
     pub reports_delivered: u64,
+    /// Error reports not delivered: rate-limited, over the per-invocation cap, or failed.
     pub reports_not_delivered: u64,
 }
 
