@@ -14,15 +14,20 @@ use std::sync::Arc;
 
 use cruddur_core::signup::TriggerError;
 use cruddur_core::{ApiError, Config, Ctx, Endpoint, Reply, Store};
-use cruddur_telemetry::Settings;
+use cruddur_telemetry::{LateSecrets, Settings};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 pub use cruddur_telemetry::Error;
 
+/// The SSM parameter (a SecureString) holding Rollbar's token, in AWS.
+pub const ROLLBAR_TOKEN_PARAMETER: &str = "ROLLBAR_ACCESS_TOKEN_PARAMETER";
+/// The SSM parameter (a SecureString) holding the Honeycomb API key, in AWS.
+pub const HONEYCOMB_KEY_PARAMETER: &str = "HONEYCOMB_API_KEY_PARAMETER";
+
 /// The telemetry settings of a Cruddur function: the environment's, then Cruddur's choices.
 pub fn telemetry_settings(config: &Config) -> Settings {
-    Settings::from_env()
+    let settings = Settings::from_env()
         .default_service_name("cruddur")
         // Under `cargo lambda watch` there is no Lambda facade segment to hang a subsegment from.
         .local(config.is_local())
@@ -31,7 +36,54 @@ pub fn telemetry_settings(config: &Config) -> Settings {
         .annotation("app.handle", "handle")
         .annotation("user_id", "user_id")
         // Cruddur's errors are JSON arrays of codes, the frontend's format.
-        .error_bodies(r#"["invalid_request"]"#, r#"["internal_error"]"#)
+        .error_bodies(r#"["invalid_request"]"#, r#"["internal_error"]"#);
+    match secret_parameters() {
+        Some((rollbar, honeycomb)) => settings.secrets_later(read_secrets(rollbar, honeycomb)),
+        None => settings,
+    }
+}
+
+/// The names of the SSM parameters holding secrets, if any is configured.
+fn secret_parameters() -> Option<(Option<String>, Option<String>)> {
+    let name = |var: &str| {
+        std::env::var(var)
+            .ok()
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    let (rollbar, honeycomb) = (name(ROLLBAR_TOKEN_PARAMETER), name(HONEYCOMB_KEY_PARAMETER));
+    (rollbar.is_some() || honeycomb.is_some()).then_some((rollbar, honeycomb))
+}
+
+/// Reads the secrets from SSM Parameter Store (SecureStrings, decrypted), in the background: the
+/// telemetry starts this after init, so neither the cold start nor any response waits for it.
+/// A secret that cannot be read leaves its exporter off, with a warning (never the value).
+async fn read_secrets(rollbar: Option<String>, honeycomb: Option<String>) -> LateSecrets {
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await;
+    let ssm = aws_sdk_ssm::Client::new(&config);
+    let read = |name: Option<String>| {
+        let ssm = ssm.clone();
+        async move {
+            let name = name?;
+            let request = ssm.get_parameter().name(&name).with_decryption(true).send();
+            match request.await {
+                Ok(output) => output.parameter.and_then(|p| p.value),
+                Err(err) => {
+                    tracing::warn!(parameter = %name, error = %aws_sdk_ssm::error::DisplayErrorContext(&err), "cannot read a secret parameter; what needs it stays off");
+                    None
+                }
+            }
+        }
+    };
+    let (rollbar_token, honeycomb_key) = tokio::join!(read(rollbar), read(honeycomb));
+    LateSecrets {
+        rollbar_token,
+        otlp_headers: honeycomb_key
+            .map(|key| vec![("x-honeycomb-team".to_owned(), key)])
+            .unwrap_or_default(),
+    }
 }
 
 /// Serves an HTTP function: `endpoint`'s row of the route table, `handler` behind the shared edge.

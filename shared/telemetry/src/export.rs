@@ -156,8 +156,11 @@ fn run_path<E: SpanExporter, F: FnOnce() -> Option<E>>(
     let mut make = Some(make);
     let mut exporter = None;
     for Flush { spans, done } in receiver {
-        if let Some(make) = make.take() {
-            exporter = make();
+        // Built with the first spans to export, when whatever it needs (e.g. late headers) is in.
+        if !spans.is_empty() {
+            if let Some(make) = make.take() {
+                exporter = make();
+            }
         }
         let held = spans.len();
         if let (Some(exporter), false) = (&exporter, spans.is_empty()) {

@@ -62,21 +62,32 @@ pub use invocation::InvocationLayer;
 pub use panics::CatchPanicLayer;
 pub use pipeline::{ExporterStats, Stats, Telemetry};
 pub use propagation::trace_headers;
-pub use settings::Settings;
+pub use settings::{LateSecrets, Settings};
 
 /// The error a function's `main` returns.
 pub type Error = lambda_runtime::Error;
 
 /// Builds the telemetry and installs it as the process's `tracing` subscriber. [`run`] and
 /// [`run_events`] call it; call it yourself to assemble your own runtime from the layers.
+/// With late secrets (see [`Settings::secrets_later`]), it starts reading them in the background:
+/// call it inside the tokio runtime.
 pub fn init(settings: Settings) -> Telemetry {
     panics::install_hook();
+    let secrets = settings.secrets.as_ref().and_then(|s| s.take());
     let (telemetry, subscriber) = Telemetry::build(settings);
     if tracing::subscriber::set_global_default(subscriber).is_err() {
         eprintln!("telemetry: a global tracing subscriber was already set; keeping it");
     }
-    if !telemetry.reports_errors() {
-        tracing::info!(target: "telemetry", "ROLLBAR_ACCESS_TOKEN is not set: error reports to Rollbar are off");
+    match secrets {
+        Some(read) => {
+            tracing::info!(target: "telemetry", "error reports and OTLP export start once their secrets are read (off until then)");
+            let late = telemetry.clone();
+            tokio::spawn(async move { late.provide_secrets(read.await) });
+        }
+        None if !telemetry.reports_errors() => {
+            tracing::info!(target: "telemetry", "ROLLBAR_ACCESS_TOKEN is not set: error reports to Rollbar are off");
+        }
+        None => {}
     }
     telemetry
 }

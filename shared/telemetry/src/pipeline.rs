@@ -7,7 +7,7 @@
 
 use std::io::Write;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry::KeyValue;
@@ -29,8 +29,11 @@ use crate::logs::{self, JsonLogLayer, Output};
 use crate::metrics::EmfLayer;
 use crate::propagation::XRAY_UNSAMPLED;
 use crate::rollbar::{ReportLayer, Reporter};
-use crate::settings::Settings;
+use crate::settings::{LateSecrets, Settings};
 use crate::xray::{xray_attributes, DaemonStats, UdpDaemonClient};
+
+/// The OTLP exports' extra headers; unset while they are still to arrive with the late secrets.
+type OtlpHeaders = Arc<OnceLock<Vec<(String, String)>>>;
 
 /// The process's telemetry: what to flush after each invocation, and its counters.
 #[derive(Clone)]
@@ -39,6 +42,7 @@ pub struct Telemetry {
     exports: Exports,
     xray_documents: Arc<DaemonStats>,
     reporter: Option<Arc<Reporter>>,
+    otlp_headers: OtlpHeaders,
     // Kept so the provider (and its processor) lives as long as the process.
     _provider: Option<SdkTracerProvider>,
 }
@@ -90,11 +94,21 @@ impl Telemetry {
         let output = Output::new(Box::new(logs));
         let settings = Arc::new(settings);
         let xray_documents = Arc::new(DaemonStats::default());
-        let reporter = Reporter::start(&settings.rollbar, settings.function_name.clone());
+        let secrets_later = settings.secrets.is_some();
+        let reporter = Reporter::start(
+            &settings.rollbar,
+            settings.function_name.clone(),
+            secrets_later,
+        );
+        let otlp_headers: OtlpHeaders = Arc::new(OnceLock::new());
+        if !secrets_later {
+            // Only the environment's headers (`OTEL_EXPORTER_OTLP_HEADERS`), known now.
+            let _ = otlp_headers.set(Vec::new());
+        }
         let (exports, provider) = if settings.tracing_disabled {
             (Exports::default(), None)
         } else {
-            let exports = exports(&settings, &xray_documents);
+            let exports = exports(&settings, &xray_documents, &otlp_headers);
             let provider = SdkTracerProvider::builder()
                 .with_id_generator(XrayIdGenerator::default())
                 .with_resource(resource(&settings))
@@ -126,6 +140,7 @@ impl Telemetry {
             exports,
             xray_documents,
             reporter,
+            otlp_headers,
             _provider: provider,
         };
         (telemetry, subscriber)
@@ -182,9 +197,24 @@ impl Telemetry {
         }
     }
 
-    /// Whether error reports are on (a Rollbar token is set).
+    /// Whether error reports are on, or will be once the late secrets arrive.
     pub(crate) fn reports_errors(&self) -> bool {
         self.reporter.is_some()
+    }
+
+    /// The late secrets arrived: error reports and OTLP export start (a value the environment
+    /// gave is kept).
+    pub(crate) fn provide_secrets(&self, secrets: LateSecrets) {
+        let reports = match (&self.reporter, secrets.rollbar_token) {
+            (Some(reporter), Some(token)) => {
+                reporter.provide_token(token);
+                "on"
+            }
+            (Some(reporter), None) if reporter.is_ready() => "on",
+            _ => "off (no token)",
+        };
+        let _ = self.otlp_headers.set(secrets.otlp_headers);
+        tracing::info!(target: "telemetry", reports, "secrets read: error reports {reports}, OTLP export on where configured");
     }
 
     pub(crate) fn settings(&self) -> &Settings {
@@ -234,7 +264,11 @@ fn xray_resource(settings: &Settings) -> Resource {
         .build()
 }
 
-fn exports(settings: &Arc<Settings>, xray_documents: &Arc<DaemonStats>) -> Exports {
+fn exports(
+    settings: &Arc<Settings>,
+    xray_documents: &Arc<DaemonStats>,
+    otlp_headers: &OtlpHeaders,
+) -> Exports {
     let xray_settings = settings.clone();
     let annotations = settings.annotations.clone();
     let stats = xray_documents.clone();
@@ -259,24 +293,37 @@ fn exports(settings: &Arc<Settings>, xray_documents: &Arc<DaemonStats>) -> Expor
     if settings.otlp_endpoint.is_some() {
         let ratio = settings.otlp_sample_ratio;
         let otlp_settings = settings.clone();
+        let gate = otlp_headers.clone();
+        let headers = otlp_headers.clone();
         exports = exports.with_exporter(
             "otlp",
             settings.queue_size,
-            Box::new(move |span| keep_trace(&span, ratio).then(|| otlp_view(span))),
-            move || otlp_exporter(&otlp_settings),
+            // Off (nothing queued) until the headers are known.
+            Box::new(move |span| {
+                (gate.get().is_some() && keep_trace(&span, ratio)).then(|| otlp_view(span))
+            }),
+            move || otlp_exporter(&otlp_settings, headers.get().cloned().unwrap_or_default()),
         );
     }
     exports
 }
 
 /// The OTLP/HTTP protobuf exporter. Endpoint, headers (`x-honeycomb-team=...`) and timeout come
-/// from the standard `OTEL_EXPORTER_OTLP_*` variables. No retries: a retry would hold the export
-/// thread while the next invocations queue up; the next flush tries again with new spans.
-fn otlp_exporter(settings: &Settings) -> Option<opentelemetry_otlp::SpanExporter> {
-    let mut exporter = opentelemetry_otlp::SpanExporter::builder()
+/// from the standard `OTEL_EXPORTER_OTLP_*` variables, plus any late `headers`. No retries: a
+/// retry would hold the export thread while the next invocations queue up; the next flush tries
+/// again with new spans.
+fn otlp_exporter(
+    settings: &Settings,
+    headers: Vec<(String, String)>,
+) -> Option<opentelemetry_otlp::SpanExporter> {
+    let mut builder = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
         .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-        .with_retry_policy(opentelemetry_otlp::RetryPolicy::disabled())
+        .with_retry_policy(opentelemetry_otlp::RetryPolicy::disabled());
+    if !headers.is_empty() {
+        builder = builder.with_headers(headers.into_iter().collect());
+    }
+    let mut exporter = builder
         .build()
         .map_err(|err| {
             tracing::warn!(target: "telemetry", error = %err, "cannot build the OTLP exporter; OTLP export is off");

@@ -137,6 +137,8 @@ struct Job {
 
 /// Sends items to Rollbar from its own thread.
 pub(crate) struct Reporter {
+    /// Known from the start, or once the late secrets arrive; until then nothing is reported.
+    token: Arc<OnceLock<String>>,
     settings: RollbarSettings,
     /// `server` of every item; the host name is read with the first item, off the cold start.
     server: OnceLock<Value>,
@@ -158,21 +160,32 @@ impl std::fmt::Debug for Reporter {
 }
 
 impl Reporter {
-    /// A reporter when a token is set; otherwise `None`. Its delivery thread starts with the
-    /// first item.
+    /// A reporter when a token is set, or will be (`token_later`); otherwise `None`. Its delivery
+    /// thread starts with the first item.
     pub(crate) fn start(
         rollbar: &RollbarSettings,
         function_name: Option<String>,
+        token_later: bool,
     ) -> Option<Arc<Self>> {
         let rollbar = rollbar.clone();
-        let token = rollbar.token.clone()?;
+        if rollbar.token.is_none() && !token_later {
+            return None;
+        }
+        let token = Arc::new(OnceLock::new());
+        if let Some(known) = &rollbar.token {
+            let _ = token.set(known.clone());
+        }
         let stats = Arc::new(ReporterStats::default());
         let thread_settings = rollbar.clone();
         let thread_stats = stats.clone();
+        let thread_token = token.clone();
         let worker = Worker::new("telemetry-rollbar", move |receiver| {
+            // Items are only queued once the token is known.
+            let token = thread_token.get().cloned().unwrap_or_default();
             deliver(receiver, &token, &thread_settings, &thread_stats)
         });
         Some(Arc::new(Self {
+            token,
             settings: rollbar,
             server: OnceLock::new(),
             function_name,
@@ -184,8 +197,23 @@ impl Reporter {
         }))
     }
 
-    /// Queues an item with the invocation's context. Never blocks.
+    /// The token arrived (from the late secrets).
+    pub(crate) fn provide_token(&self, token: String) {
+        let _ = self.token.set(token);
+    }
+
+    /// Whether reports can be sent (the token is known).
+    pub(crate) fn is_ready(&self) -> bool {
+        self.token.get().is_some()
+    }
+
+    /// Queues an item with the invocation's context. Never blocks. Before the token is known,
+    /// the item is counted and dropped.
     pub(crate) fn report(&self, item: Item, context: &InvocationContext) {
+        if !self.is_ready() {
+            self.stats.failed.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         if self.sent_this_invocation.fetch_add(1, Ordering::Relaxed)
             >= self.settings.max_items_per_invocation
         {

@@ -3,6 +3,9 @@
 //! methods take what only the application knows (whether it runs outside Lambda, which span
 //! fields are worth indexing, what its error bodies look like).
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::env::{self, Vars};
@@ -33,6 +36,42 @@ pub struct Settings {
     pub(crate) annotations: Vec<(String, String)>,
     pub(crate) rollbar: RollbarSettings,
     pub(crate) error_bodies: ErrorBodies,
+    pub(crate) secrets: Option<SecretsLater>,
+}
+
+/// Secrets that arrive after init, read from a parameter store or a secrets manager by the
+/// application (see [`Settings::secrets_later`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LateSecrets {
+    /// Rollbar's token: error reports start when it arrives.
+    pub rollbar_token: Option<String>,
+    /// Headers of the OTLP exports (e.g. `x-honeycomb-team`): OTLP export starts when they
+    /// arrive.
+    pub otlp_headers: Vec<(String, String)>,
+}
+
+type SecretsFuture = Pin<Box<dyn Future<Output = LateSecrets> + Send>>;
+
+/// The read of the late secrets, taken once by [`crate::init`].
+#[derive(Clone)]
+pub(crate) struct SecretsLater(Arc<Mutex<Option<SecretsFuture>>>);
+
+impl SecretsLater {
+    pub(crate) fn take(&self) -> Option<SecretsFuture> {
+        self.0.lock().ok()?.take()
+    }
+}
+
+impl std::fmt::Debug for SecretsLater {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretsLater")
+    }
+}
+
+impl PartialEq for SecretsLater {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 /// Rollbar's part of the settings.
@@ -144,6 +183,7 @@ impl Settings {
                 max_items_per_invocation: vars.parsed("ROLLBAR_MAX_ITEMS_PER_INVOCATION", 5),
             },
             error_bodies: ErrorBodies::default(),
+            secrets: None,
         }
     }
 
@@ -195,6 +235,18 @@ impl Settings {
             bad_request: bad_request.into(),
             internal_error: internal_error.into(),
         };
+        self
+    }
+
+    /// Secrets the application reads after init, off the cold start and off every response path
+    /// (`read` runs in the background from the moment the runtime starts): Rollbar's token and
+    /// the OTLP headers. Until they arrive, error reports and OTLP export are off (said once in
+    /// the log); a value the environment already gives is kept.
+    pub fn secrets_later(
+        mut self,
+        read: impl Future<Output = LateSecrets> + Send + 'static,
+    ) -> Self {
+        self.secrets = Some(SecretsLater(Arc::new(Mutex::new(Some(Box::pin(read))))));
         self
     }
 
