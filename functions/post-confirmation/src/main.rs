@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use aws_lambda_events::event::cognito::CognitoEventUserPoolsPostConfirmation;
+use cruddur_lambda::cognito::CognitoEventUserPoolsPostConfirmation;
 use cruddur_core::signup::{self, SignUp, TriggerError};
 use cruddur_core::Store;
 

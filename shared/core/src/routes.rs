@@ -76,6 +76,47 @@ fn segments(path: &str) -> impl Iterator<Item = &str> {
     trimmed.split('/').filter(move |_| !trimmed.is_empty())
 }
 
+/// What a function may do to the table: its IAM permissions, and nothing more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableAccess {
+    /// No table access at all.
+    None,
+    /// `GetItem` and `Query`.
+    Read,
+    /// Read, and the one `Scan` (search).
+    Search,
+    /// Read, and the writes the store makes: `PutItem`, `UpdateItem` (on their own or in
+    /// `TransactWriteItems`, which IAM authorises item by item).
+    Write,
+}
+
+impl TableAccess {
+    /// The DynamoDB actions of this access, as template.yaml grants them.
+    pub const fn actions(self) -> &'static [&'static str] {
+        match self {
+            TableAccess::None => &[],
+            TableAccess::Read => &["dynamodb:GetItem", "dynamodb:Query"],
+            TableAccess::Search => &["dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan"],
+            TableAccess::Write => &[
+                "dynamodb:GetItem",
+                "dynamodb:Query",
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
+            ],
+        }
+    }
+
+    /// The template's managed policy granting this access.
+    pub const fn policy(self) -> Option<&'static str> {
+        match self {
+            TableAccess::None => None,
+            TableAccess::Read => Some("TableReadPolicy"),
+            TableAccess::Search => Some("TableSearchPolicy"),
+            TableAccess::Write => Some("TableWritePolicy"),
+        }
+    }
+}
+
 /// One HTTP function: its row of the route table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Endpoint {
@@ -84,70 +125,105 @@ pub struct Endpoint {
     pub route: Route,
     /// Needs a caller: the Cognito authorizer in AWS; the edge answers 401 without one.
     pub auth: bool,
-    /// Writes to the store (CRUD policy), else read-only.
-    pub writes: bool,
+    /// What it may do to the table.
+    pub access: TableAccess,
 }
 
-const fn public(function: &'static str, route: Route) -> Endpoint {
+const fn public(function: &'static str, route: Route, access: TableAccess) -> Endpoint {
     Endpoint {
         function,
         route,
         auth: false,
-        writes: false,
+        access,
     }
 }
 
-const fn signed_in(function: &'static str, route: Route, writes: bool) -> Endpoint {
+const fn signed_in(function: &'static str, route: Route, access: TableAccess) -> Endpoint {
     Endpoint {
         function,
         route,
         auth: true,
-        writes,
+        access,
     }
 }
 
-pub const HEALTH_CHECK: Endpoint = public("health-check", Route::get("/api/health-check"));
-pub const HOME_ACTIVITIES: Endpoint = public("home-activities", Route::get("/api/activities/home"));
+pub const HEALTH_CHECK: Endpoint = public(
+    "health-check",
+    Route::get("/api/health-check"),
+    TableAccess::None,
+);
+pub const HOME_ACTIVITIES: Endpoint = public(
+    "home-activities",
+    Route::get("/api/activities/home"),
+    TableAccess::Read,
+);
 pub const NOTIFICATIONS_ACTIVITIES: Endpoint = signed_in(
     "notifications-activities",
     Route::get("/api/activities/notifications"),
-    false,
+    TableAccess::Read,
 );
-pub const USER_ACTIVITIES: Endpoint =
-    public("user-activities", Route::get("/api/activities/{handle}"));
-pub const SEARCH_ACTIVITIES: Endpoint =
-    public("search-activities", Route::get("/api/activities/search"));
-pub const CREATE_ACTIVITY: Endpoint =
-    signed_in("create-activity", Route::post("/api/activities"), true);
+pub const USER_ACTIVITIES: Endpoint = public(
+    "user-activities",
+    Route::get("/api/activities/{handle}"),
+    TableAccess::Read,
+);
+pub const SEARCH_ACTIVITIES: Endpoint = public(
+    "search-activities",
+    Route::get("/api/activities/search"),
+    TableAccess::Search,
+);
+pub const CREATE_ACTIVITY: Endpoint = signed_in(
+    "create-activity",
+    Route::post("/api/activities"),
+    TableAccess::Write,
+);
 pub const SHOW_ACTIVITY: Endpoint = public(
     "show-activity",
     Route::get("/api/activities/{handle}/status/{uuid}"),
+    TableAccess::Read,
 );
 pub const CREATE_REPLY: Endpoint = signed_in(
     "create-reply",
     Route::post("/api/activities/{handle}/status/{uuid}/reply"),
-    true,
+    TableAccess::Write,
 );
 /// The frontend's reply route: `{handle}` carries the activity uuid (see the module docs).
 pub const CREATE_REPLY_BY_UUID: Endpoint = signed_in(
     "create-reply-by-uuid",
     Route::post("/api/activities/{handle}/reply"),
-    true,
+    TableAccess::Write,
 );
-pub const MESSAGE_GROUPS: Endpoint =
-    signed_in("message-groups", Route::get("/api/message_groups"), false);
+pub const MESSAGE_GROUPS: Endpoint = signed_in(
+    "message-groups",
+    Route::get("/api/message_groups"),
+    TableAccess::Read,
+);
 /// `{handle}` is an `@handle` or a message group uuid.
-pub const MESSAGES: Endpoint = signed_in("messages", Route::get("/api/messages/{handle}"), false);
-pub const CREATE_MESSAGE: Endpoint =
-    signed_in("create-message", Route::post("/api/messages"), true);
+pub const MESSAGES: Endpoint = signed_in(
+    "messages",
+    Route::get("/api/messages/{handle}"),
+    TableAccess::Read,
+);
+pub const CREATE_MESSAGE: Endpoint = signed_in(
+    "create-message",
+    Route::post("/api/messages"),
+    TableAccess::Write,
+);
 pub const USERS_SHORT: Endpoint = signed_in(
     "users-short",
     Route::get("/api/users/{handle}/short"),
-    false,
+    TableAccess::Read,
 );
-pub const UPDATE_PROFILE: Endpoint =
-    signed_in("update-profile", Route::put("/api/profile/update"), true);
-pub const ROLLBAR_TEST: Endpoint = public("rollbar-test", Route::get("/rollbar/test"));
+pub const UPDATE_PROFILE: Endpoint = signed_in(
+    "update-profile",
+    Route::put("/api/profile/update"),
+    TableAccess::Write,
+);
+pub const ROLLBAR_TEST: Endpoint = public(
+    "rollbar-test",
+    Route::get("/rollbar/test"),
+    TableAccess::None,
+);
 
 /// The HTTP functions.
 pub const ENDPOINTS: [Endpoint; 15] = [
@@ -173,12 +249,12 @@ pub const TRIGGERS: [Trigger; 2] = [
     Trigger {
         function: "pre-sign-up",
         cognito_trigger: "PreSignUp",
-        writes: false,
+        access: TableAccess::Read,
     },
     Trigger {
         function: "post-confirmation",
         cognito_trigger: "PostConfirmation",
-        writes: true,
+        access: TableAccess::Write,
     },
 ];
 
@@ -188,8 +264,8 @@ pub struct Trigger {
     pub function: &'static str,
     /// The user pool's `LambdaConfig` trigger (SAM's `Trigger`).
     pub cognito_trigger: &'static str,
-    /// Writes to the store, else read-only.
-    pub writes: bool,
+    /// What it may do to the table.
+    pub access: TableAccess,
 }
 
 #[cfg(test)]

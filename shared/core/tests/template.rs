@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use cruddur_core::http::{CORS_ALLOW_HEADERS, CORS_ALLOW_METHODS};
-use cruddur_core::routes::{ENDPOINTS, TRIGGERS};
+use cruddur_core::routes::{TableAccess, ENDPOINTS, TRIGGERS};
 use cruddur_core::store::dynamo_schema::{key_attributes, INDEXES, TABLE_KEYS, TTL_ATTRIBUTE};
 use serde_yaml::Value;
 
@@ -127,23 +127,7 @@ fn every_function_crate_is_deployed_with_its_route_auth_and_policy() {
             "{} scopes {scopes:?}",
             endpoint.function
         );
-        let policies = text(&resource["Properties"]["Policies"]);
-        let expected = if endpoint.writes {
-            "DynamoDBCrudPolicy"
-        } else {
-            "DynamoDBReadPolicy"
-        };
-        assert!(
-            policies.contains(expected),
-            "{}: {policies}",
-            endpoint.function
-        );
-        assert!(!endpoint.writes || !policies.contains("DynamoDBReadPolicy"));
-        assert!(
-            endpoint.writes || !policies.contains("Crud"),
-            "read-only {} cannot write",
-            endpoint.function
-        );
+        assert_table_policy(&t, resource, endpoint.function, endpoint.access);
     }
     for trigger in TRIGGERS {
         let resource = &resources[format!("{}Function", camel(trigger.function)).as_str()];
@@ -170,18 +154,40 @@ fn every_function_crate_is_deployed_with_its_route_auth_and_policy() {
             "{} times out after Cognito gave up",
             trigger.function
         );
-        let policies = text(&resource["Properties"]["Policies"]);
-        let expected = if trigger.writes {
-            "DynamoDBCrudPolicy"
-        } else {
-            "DynamoDBReadPolicy"
-        };
-        assert!(
-            policies.contains(expected),
-            "{}: {policies}",
-            trigger.function
-        );
+        assert_table_policy(&t, resource, trigger.function, trigger.access);
     }
+}
+
+/// The function's policies are exactly its route-table access (one managed policy, or none) and
+/// the secrets policy; the managed policy grants exactly the access's actions.
+fn assert_table_policy(t: &Value, function: &Value, name: &str, access: TableAccess) {
+    let policies: Vec<String> = function["Properties"]["Policies"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(text)
+        .collect();
+    let table: Vec<&String> = policies.iter().filter(|p| p.contains("Table")).collect();
+    match access.policy() {
+        None => assert!(table.is_empty(), "{name} needs no table access: {table:?}"),
+        Some(policy) => {
+            assert_eq!(table.len(), 1, "{name}: {table:?}");
+            assert_eq!(table[0].as_str(), format!("!Ref {policy}"), "{name}");
+            let statement = &t["Resources"][policy]["Properties"]["PolicyDocument"]["Statement"][0];
+            let actions: Vec<&str> = statement["Action"]
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .filter_map(Value::as_str)
+                .collect();
+            assert_eq!(actions, access.actions(), "{policy}");
+        }
+    }
+    assert!(
+        policies.iter().any(|p| p.contains("SecretsReadPolicy")),
+        "{name} reads the secret parameters"
+    );
+    assert_eq!(policies.len(), table.len() + 1, "{name}: {policies:?}");
 }
 
 #[test]
@@ -367,27 +373,26 @@ fn tracing_logging_xray_and_secrets_are_set_up() {
         );
     }
 
+    // Names, filters and the rest of the stack as deployed: scripts/check_template.py, on the
+    // template as samtranslator expands it.
     let group = &resources["XRayGroup"];
     assert_eq!(group["Type"], "AWS::XRay::Group");
-    assert_eq!(group["Properties"]["GroupName"], "Cruddur");
-    let filter = group["Properties"]["FilterExpression"].as_str().unwrap();
+    assert_eq!(text(&group["Properties"]["GroupName"]), "!Sub ${AWS::StackName}");
+    let filter = text(&group["Properties"]["FilterExpression"]);
     assert!(filter.contains("fault") && filter.contains("error") && filter.contains("cruddur"));
     let rule = &resources["XRaySamplingRule"]["Properties"]["SamplingRule"];
-    assert_eq!(rule["RuleName"], "Cruddur");
+    assert_eq!(text(&rule["RuleName"]), "!Sub ${AWS::StackName}");
     assert_eq!(rule["Priority"], 9000);
     assert_eq!(rule["FixedRate"], 0.1);
     assert_eq!(rule["ReservoirSize"], 5);
 
-    for secret in ["HoneycombApiKey", "RollbarAccessToken"] {
-        assert_eq!(t["Parameters"][secret]["NoEcho"], true, "{secret}");
+    // Secrets are names of SSM parameters; their values never pass through the stack.
+    for secret in ["HoneycombApiKeyParameter", "RollbarAccessTokenParameter"] {
+        assert_eq!(t["Parameters"][secret]["Type"], "String", "{secret}");
+        assert_eq!(t["Parameters"][secret]["Default"], "", "{secret}");
     }
     let samconfig = std::fs::read_to_string(root().join("samconfig.toml")).unwrap();
-    for secret in [
-        "HoneycombApiKey=",
-        "RollbarAccessToken=",
-        "ROLLBAR_ACCESS_TOKEN",
-        "x-honeycomb-team",
-    ] {
+    for secret in ["ROLLBAR_ACCESS_TOKEN=", "x-honeycomb-team"] {
         assert!(
             !samconfig.contains(secret),
             "no secret ({secret}) in samconfig.toml"

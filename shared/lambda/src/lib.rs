@@ -20,6 +20,11 @@ use serde::Serialize;
 
 pub use cruddur_telemetry::Error;
 
+/// The Cognito trigger events the sign-up functions take. Every function reaches
+/// `aws_lambda_events` through here, with the same features, so one release build of all of them
+/// serves each function's own build.
+pub use aws_lambda_events::event::cognito;
+
 /// The SSM parameter (a SecureString) holding Rollbar's token, in AWS.
 pub const ROLLBAR_TOKEN_PARAMETER: &str = "ROLLBAR_ACCESS_TOKEN_PARAMETER";
 /// The SSM parameter (a SecureString) holding the Honeycomb API key, in AWS.
