@@ -1,15 +1,9 @@
 //! `POST /api/activities` `{message, ttl}`: the caller posts a crud.
 
-use cruddur_core::{routes, services, ApiError, Ctx, Endpoint, Reply};
+use cruddur_core::handlers::create_activity as handler;
+use cruddur_core::{routes, Endpoint};
 
 const ENDPOINT: Endpoint = routes::CREATE_ACTIVITY;
-
-async fn handler(ctx: Ctx) -> Result<Reply, ApiError> {
-    let caller = ctx.caller()?;
-    let body = ctx.json()?;
-    let activity = services::create_activity(ctx.store(), caller, body).await?;
-    Ok(Reply::json(&activity))
-}
 
 #[tokio::main]
 async fn main() -> Result<(), cruddur_lambda::Error> {
@@ -19,7 +13,7 @@ async fn main() -> Result<(), cruddur_lambda::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cruddur_core::testing::{event, event_with_body, TestApp};
+    use cruddur_core::testing::{event, event_with_body, event_with_header, request, TestApp};
     use serde_json::json;
 
     #[tokio::test]
@@ -96,5 +90,65 @@ mod tests {
             .call(ENDPOINT, handler, event_with_body("create-activity", &body))
             .await;
         assert_eq!(res.status, 200, "{}", res.text);
+    }
+
+    /// The React app's double submit, or a retry after a timeout: with the same
+    /// `Idempotency-Key`, one activity, and the repeat answered with it.
+    #[tokio::test]
+    async fn a_repeat_with_the_same_idempotency_key_is_the_first_activity() {
+        let app = TestApp::new().await;
+        let keyed = event_with_header("create-activity", "Idempotency-Key", "\"retry-1\"");
+        let first = app.call(ENDPOINT, handler, request(&keyed)).await;
+        let again = app.call(ENDPOINT, handler, request(&keyed)).await;
+        assert_eq!((first.status, again.status), (200, 200), "{}", again.text);
+        assert_eq!(first.body, again.body);
+        assert!(first.headers.get("idempotent-replayed").is_none());
+        assert_eq!(again.headers["idempotent-replayed"], "true");
+        let andrew = app
+            .store
+            .user_by_handle("andrewbrown")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            app.store.cruds_count(&andrew).await.unwrap(),
+            2,
+            "one new activity"
+        );
+
+        let mut other = keyed.clone();
+        other["body"] = json!({"message": "Something else", "ttl": "1-day"})
+            .to_string()
+            .into();
+        let res = app.call(ENDPOINT, handler, request(&other)).await;
+        assert_eq!(
+            (res.status, res.body),
+            (422, json!(["idempotency_key_reused"]))
+        );
+
+        let res = app.call(ENDPOINT, handler, event("create-activity")).await;
+        assert_eq!(res.status, 200, "no key: a new activity");
+        assert_ne!(res.body["uuid"], first.body["uuid"]);
+        assert_eq!(app.store.cruds_count(&andrew).await.unwrap(), 3);
+
+        for bad in ["", "two words", &"k".repeat(256)] {
+            let res = app
+                .call(
+                    ENDPOINT,
+                    handler,
+                    request(&event_with_header(
+                        "create-activity",
+                        "Idempotency-Key",
+                        bad,
+                    )),
+                )
+                .await;
+            assert_eq!(
+                (res.status, &res.body),
+                (400, &json!(["idempotency_key_invalid"])),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(app.store.cruds_count(&andrew).await.unwrap(), 3);
     }
 }

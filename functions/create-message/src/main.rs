@@ -2,17 +2,10 @@
 //! conversation with a user, which answers with its `message_group_uuid`, or the
 //! `message_group_uuid` of a conversation the caller is in.
 
-use cruddur_core::{routes, services, ApiError, Ctx, Endpoint, Reply};
+use cruddur_core::handlers::create_message as handler;
+use cruddur_core::{routes, Endpoint};
 
 const ENDPOINT: Endpoint = routes::CREATE_MESSAGE;
-
-async fn handler(ctx: Ctx) -> Result<Reply, ApiError> {
-    let caller = ctx.caller()?;
-    let body = ctx.json()?;
-    Ok(Reply::json(
-        &services::create_message(ctx.store(), caller, body).await?,
-    ))
-}
 
 #[tokio::main]
 async fn main() -> Result<(), cruddur_lambda::Error> {
@@ -22,6 +15,7 @@ async fn main() -> Result<(), cruddur_lambda::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cruddur_core::services;
     use cruddur_core::testing::{event, event_with_body, TestApp};
     use serde_json::json;
 
@@ -36,7 +30,10 @@ mod tests {
         assert_eq!(res.body["message_group_uuid"], WORF_AND_ANDREW);
         let store = app.store.as_ref();
         let worf = store.user_by_handle("worf").await.unwrap().unwrap();
-        let groups = services::message_groups(store, &worf).await.unwrap();
+        let groups = services::message_groups(store, &worf, None)
+            .await
+            .unwrap()
+            .items;
         assert_eq!(groups[0].handle, "andrewbrown");
         assert_eq!(groups[0].message, "Qapla'! The deploy succeeded.");
     }
@@ -61,11 +58,15 @@ mod tests {
         assert!(res.body.get("message_group_uuid").is_none(), "{}", res.text);
         let store = app.store.as_ref();
         let worf = store.user_by_handle("worf").await.unwrap().unwrap();
-        let groups = services::message_groups(store, &worf).await.unwrap();
-        assert_eq!(groups.len(), 1, "still one conversation");
-        let conversation = services::messages(store, &worf, Some(WORF_AND_ANDREW))
+        let groups = services::message_groups(store, &worf, None)
             .await
-            .unwrap();
+            .unwrap()
+            .items;
+        assert_eq!(groups.len(), 1, "still one conversation");
+        let conversation = services::messages(store, &worf, Some(WORF_AND_ANDREW), None)
+            .await
+            .unwrap()
+            .items;
         let texts: Vec<_> = conversation.iter().map(|m| m.message.as_str()).collect();
         assert_eq!(texts.len(), 4, "{texts:?}");
         assert!(texts.contains(&"Today is a good day to deploy."));
@@ -83,7 +84,10 @@ mod tests {
         );
         let store = app.store.as_ref();
         let worf = store.user_by_handle("worf").await.unwrap().unwrap();
-        let groups = services::message_groups(store, &worf).await.unwrap();
+        let groups = services::message_groups(store, &worf, None)
+            .await
+            .unwrap()
+            .items;
         assert_eq!(groups[0].message, "This platform is great!", "nothing sent");
     }
 

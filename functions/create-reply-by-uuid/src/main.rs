@@ -2,20 +2,10 @@
 //! activity named by its uuid alone, as the Cruddur frontend does. On API Gateway the route is
 //! `/api/activities/{handle}/reply`: its `{handle}` carries the uuid (see `routes`).
 
-use cruddur_core::services::{self, ReplyTo};
-use cruddur_core::{routes, ApiError, Ctx, Endpoint, Reply};
+use cruddur_core::handlers::create_reply_by_uuid as handler;
+use cruddur_core::{routes, Endpoint};
 
 const ENDPOINT: Endpoint = routes::CREATE_REPLY_BY_UUID;
-
-async fn handler(ctx: Ctx) -> Result<Reply, ApiError> {
-    let caller = ctx.caller()?;
-    let body = ctx.json()?;
-    let to = ReplyTo::Activity {
-        uuid: ctx.path_param("handle"),
-    };
-    let reply = services::create_reply(ctx.store(), caller, to, body).await?;
-    Ok(Reply::json(&reply))
-}
 
 #[tokio::main]
 async fn main() -> Result<(), cruddur_lambda::Error> {
@@ -25,15 +15,18 @@ async fn main() -> Result<(), cruddur_lambda::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cruddur_core::services;
     use cruddur_core::testing::{event, event_as_function_url, event_with_body, TestApp};
     use serde_json::json;
 
     const FUN: &str = "68f126b0-1ceb-4a33-88be-d90fa7109eee";
 
     async fn replies(app: &TestApp) -> Vec<String> {
-        let shown = services::show_activity(app.store.as_ref(), Some("andrewbrown"), Some(FUN))
-            .await
-            .unwrap();
+        let shown =
+            services::show_activity(app.store.as_ref(), Some("andrewbrown"), Some(FUN), None)
+                .await
+                .unwrap()
+                .0;
         assert_eq!(shown.activity.replies_count as usize, shown.replies.len());
         shown.replies.into_iter().map(|r| r.message).collect()
     }

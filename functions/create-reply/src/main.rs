@@ -1,20 +1,9 @@
 //! `POST /api/activities/{handle}/status/{uuid}/reply` `{message}`: the caller replies.
 
-use cruddur_core::services::{self, ReplyTo};
-use cruddur_core::{routes, ApiError, Ctx, Endpoint, Reply};
+use cruddur_core::handlers::create_reply as handler;
+use cruddur_core::{routes, Endpoint};
 
 const ENDPOINT: Endpoint = routes::CREATE_REPLY;
-
-async fn handler(ctx: Ctx) -> Result<Reply, ApiError> {
-    let caller = ctx.caller()?;
-    let body = ctx.json()?;
-    let to = ReplyTo::UnderAuthor {
-        handle: ctx.path_param("handle"),
-        uuid: ctx.path_param("uuid"),
-    };
-    let reply = services::create_reply(ctx.store(), caller, to, body).await?;
-    Ok(Reply::json(&reply))
-}
 
 #[tokio::main]
 async fn main() -> Result<(), cruddur_lambda::Error> {
@@ -24,15 +13,18 @@ async fn main() -> Result<(), cruddur_lambda::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cruddur_core::services;
     use cruddur_core::testing::{event, event_as_function_url, event_with_body, TestApp};
     use serde_json::json;
 
     const FUN: &str = "68f126b0-1ceb-4a33-88be-d90fa7109eee";
 
     async fn replies_count(app: &TestApp) -> i64 {
-        let shown = services::show_activity(app.store.as_ref(), Some("andrewbrown"), Some(FUN))
-            .await
-            .unwrap();
+        let shown =
+            services::show_activity(app.store.as_ref(), Some("andrewbrown"), Some(FUN), None)
+                .await
+                .unwrap()
+                .0;
         shown.activity.replies_count
     }
 

@@ -1,12 +1,9 @@
 //! `GET /api/health-check`: the API is up.
 
-use cruddur_core::{routes, ApiError, Ctx, Endpoint, Reply};
+use cruddur_core::handlers::health_check as handler;
+use cruddur_core::{routes, Endpoint};
 
 const ENDPOINT: Endpoint = routes::HEALTH_CHECK;
-
-async fn handler(_ctx: Ctx) -> Result<Reply, ApiError> {
-    Ok(Reply::json(&serde_json::json!({"success": true, "ver": 1})))
-}
 
 #[tokio::main]
 async fn main() -> Result<(), cruddur_lambda::Error> {

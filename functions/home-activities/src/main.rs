@@ -1,13 +1,9 @@
 //! `GET /api/activities/home`: the newest unexpired activities, a page at a time.
 
-use cruddur_core::{routes, services, ApiError, Ctx, Endpoint, Reply};
+use cruddur_core::handlers::home_activities as handler;
+use cruddur_core::{routes, Endpoint};
 
 const ENDPOINT: Endpoint = routes::HOME_ACTIVITIES;
-
-async fn handler(ctx: Ctx) -> Result<Reply, ApiError> {
-    let page = services::home_activities(ctx.store(), ctx.cursor()).await?;
-    Ok(Reply::page(page))
-}
 
 #[tokio::main]
 async fn main() -> Result<(), cruddur_lambda::Error> {

@@ -1,16 +1,10 @@
 //! `GET /api/messages/{handle}`: the caller's conversation, oldest first, with a user
 //! (`@handle`) or in a message group the caller is in (its uuid, as the frontend links it).
 
-use cruddur_core::{routes, services, ApiError, Ctx, Endpoint, Reply};
+use cruddur_core::handlers::messages as handler;
+use cruddur_core::{routes, Endpoint};
 
 const ENDPOINT: Endpoint = routes::MESSAGES;
-
-async fn handler(ctx: Ctx) -> Result<Reply, ApiError> {
-    let caller = ctx.caller()?;
-    Ok(Reply::json(
-        &services::messages(ctx.store(), caller, ctx.path_param("handle")).await?,
-    ))
-}
 
 #[tokio::main]
 async fn main() -> Result<(), cruddur_lambda::Error> {
@@ -20,7 +14,7 @@ async fn main() -> Result<(), cruddur_lambda::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cruddur_core::testing::{event, event_with_path_param, TestApp};
+    use cruddur_core::testing::{event, event_with_path_param, event_with_query, TestApp};
     use serde_json::json;
 
     #[tokio::test]
@@ -84,5 +78,50 @@ mod tests {
             (res.status, res.body),
             (422, json!(["user_handle_invalid"]))
         );
+    }
+
+    /// A long conversation: the first page is the newest 20 messages, oldest first (what a
+    /// person opening it wants to see); the cursor leads to older ones.
+    #[tokio::test]
+    async fn a_long_conversation_opens_on_its_newest_messages() {
+        let app = TestApp::new().await;
+        let store = app.store.as_ref();
+        let andrew = store.user_by_handle("andrewbrown").await.unwrap().unwrap();
+        let worf = store.user_by_handle("worf").await.unwrap().unwrap();
+        let start = chrono::Utc::now();
+        for i in 0..25 {
+            let message = cruddur_core::domain::NewMessage {
+                uuid: uuid::Uuid::new_v4(),
+                message: format!("message {i}"),
+                created_at: start + chrono::Duration::milliseconds(i),
+            };
+            store.create_message(&worf, &andrew, message).await.unwrap();
+        }
+        let first = app.call(ENDPOINT, handler, event("messages")).await;
+        let texts = |body: &serde_json::Value| -> Vec<String> {
+            body.as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["message"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        let newest: Vec<String> = (5..25).map(|i| format!("message {i}")).collect();
+        assert_eq!(texts(&first.body), newest);
+        let cursor = first.headers["x-next-cursor"].to_str().unwrap();
+        let older = app
+            .call(
+                ENDPOINT,
+                handler,
+                event_with_query("messages", &[("cursor", cursor)]),
+            )
+            .await;
+        assert_eq!(older.status, 200, "{}", older.text);
+        let mut expected = vec![
+            "Cloud is fun!".to_owned(),
+            "This platform is great!".to_owned(),
+        ];
+        expected.extend((0..5).map(|i| format!("message {i}")));
+        assert_eq!(texts(&older.body), expected);
+        assert!(older.headers.get("x-next-cursor").is_none());
     }
 }

@@ -1,14 +1,9 @@
 //! `GET /api/activities/notifications`: replies by others to the caller's activities.
 
-use cruddur_core::{routes, services, ApiError, Ctx, Endpoint, Reply};
+use cruddur_core::handlers::notifications_activities as handler;
+use cruddur_core::{routes, Endpoint};
 
 const ENDPOINT: Endpoint = routes::NOTIFICATIONS_ACTIVITIES;
-
-async fn handler(ctx: Ctx) -> Result<Reply, ApiError> {
-    let caller = ctx.caller()?;
-    let page = services::notifications(ctx.store(), caller, ctx.cursor()).await?;
-    Ok(Reply::page(page))
-}
 
 #[tokio::main]
 async fn main() -> Result<(), cruddur_lambda::Error> {

@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 
-use cruddur_lambda::cognito::CognitoEventUserPoolsPostConfirmation;
 use cruddur_core::signup::{self, SignUp, TriggerError};
 use cruddur_core::Store;
+use cruddur_lambda::cognito::CognitoEventUserPoolsPostConfirmation;
 
 type Event = CognitoEventUserPoolsPostConfirmation;
 

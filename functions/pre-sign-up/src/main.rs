@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 
-use cruddur_lambda::cognito::CognitoEventUserPoolsPreSignup;
 use cruddur_core::signup::{self, SignUp, TriggerError};
 use cruddur_core::Store;
+use cruddur_lambda::cognito::CognitoEventUserPoolsPreSignup;
 
 type Event = CognitoEventUserPoolsPreSignup;
 

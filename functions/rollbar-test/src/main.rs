@@ -1,14 +1,9 @@
 //! `GET /rollbar/test`: reports the warning "Hello World!" and returns it.
 
-use cruddur_core::{routes, ApiError, Ctx, Endpoint, Reply};
+use cruddur_core::handlers::rollbar_test as handler;
+use cruddur_core::{routes, Endpoint};
 
 const ENDPOINT: Endpoint = routes::ROLLBAR_TEST;
-const GREETING: &str = "Hello World!";
-
-async fn handler(_ctx: Ctx) -> Result<Reply, ApiError> {
-    tracing::warn!(report = true, "{GREETING}");
-    Ok(Reply::text(GREETING))
-}
 
 #[tokio::main]
 async fn main() -> Result<(), cruddur_lambda::Error> {

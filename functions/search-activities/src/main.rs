@@ -1,13 +1,9 @@
 //! `GET /api/activities/search?term=`: activities whose message contains the term.
 
-use cruddur_core::{routes, services, ApiError, Ctx, Endpoint, Reply};
+use cruddur_core::handlers::search_activities as handler;
+use cruddur_core::{routes, Endpoint};
 
 const ENDPOINT: Endpoint = routes::SEARCH_ACTIVITIES;
-
-async fn handler(ctx: Ctx) -> Result<Reply, ApiError> {
-    let page = services::search_activities(ctx.store(), ctx.query("term"), ctx.cursor()).await?;
-    Ok(Reply::page(page))
-}
 
 #[tokio::main]
 async fn main() -> Result<(), cruddur_lambda::Error> {

@@ -1,19 +1,9 @@
 //! `GET /api/activities/{handle}/status/{uuid}`: an activity and its replies, oldest reply first.
 
-use cruddur_core::{routes, services, ApiError, Ctx, Endpoint, Reply};
+use cruddur_core::handlers::show_activity as handler;
+use cruddur_core::{routes, Endpoint};
 
 const ENDPOINT: Endpoint = routes::SHOW_ACTIVITY;
-
-async fn handler(ctx: Ctx) -> Result<Reply, ApiError> {
-    let shown = services::show_activity(
-        ctx.store(),
-        ctx.path_param("handle"),
-        ctx.path_param("uuid"),
-    )
-    .await?;
-    ctx.record_handle(&shown.activity.handle);
-    Ok(Reply::json(&shown))
-}
 
 #[tokio::main]
 async fn main() -> Result<(), cruddur_lambda::Error> {
@@ -23,7 +13,9 @@ async fn main() -> Result<(), cruddur_lambda::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cruddur_core::testing::{event, event_as_function_url, event_json, request, TestApp};
+    use cruddur_core::testing::{
+        event, event_as_function_url, event_json, event_with_query, request, TestApp,
+    };
     use serde_json::json;
 
     #[tokio::test]
@@ -81,5 +73,50 @@ mod tests {
             json!({"handle": "@andrewbrown", "uuid": "00000000-0000-4000-8000-000000000000"});
         let res = app.call(ENDPOINT, handler, request(&ev)).await;
         assert_eq!((res.status, res.body), (404, json!(["activity_not_found"])));
+    }
+
+    /// A popular thread: the first page is its 20 oldest replies, the cursor leads on.
+    #[tokio::test]
+    async fn replies_come_a_page_at_a_time_oldest_first() {
+        let app = TestApp::new().await;
+        let store = app.store.as_ref();
+        let fun = "68f126b0-1ceb-4a33-88be-d90fa7109eee".parse().unwrap();
+        let parent = store.activity(fun).await.unwrap().unwrap();
+        let garek = store.user_by_handle("garek").await.unwrap().unwrap();
+        let start = chrono::Utc::now();
+        for i in 0..25 {
+            let reply = cruddur_core::domain::NewActivity {
+                uuid: uuid::Uuid::new_v4(),
+                message: format!("reply {i}"),
+                created_at: start + chrono::Duration::milliseconds(i),
+                expires_at: parent.expires_at,
+            };
+            store.create_reply(&garek, &parent, reply).await.unwrap();
+        }
+        let first = app.call(ENDPOINT, handler, event("show-activity")).await;
+        let replies = first.body["replies"].as_array().unwrap();
+        assert_eq!(replies.len(), 20);
+        assert_eq!(replies[0]["message"], "This post has no honor!");
+        assert_eq!(replies[19]["message"], "reply 18");
+        assert_eq!(first.body["activity"]["replies_count"], 26);
+        let cursor = first.headers["x-next-cursor"].to_str().unwrap();
+        let second = app
+            .call(
+                ENDPOINT,
+                handler,
+                event_with_query("show-activity", &[("cursor", cursor)]),
+            )
+            .await;
+        assert_eq!(second.status, 200, "{}", second.text);
+        let replies = second.body["replies"].as_array().unwrap();
+        let texts: Vec<_> = replies
+            .iter()
+            .map(|r| r["message"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            texts,
+            ["reply 19", "reply 20", "reply 21", "reply 22", "reply 23", "reply 24"]
+        );
+        assert!(second.headers.get("x-next-cursor").is_none());
     }
 }

@@ -1,16 +1,10 @@
 //! `PUT /api/profile/update` `{display_name, bio}`: the caller edits their profile and gets it
 //! back as it now reads.
 
-use cruddur_core::{routes, services, ApiError, Ctx, Endpoint, Reply};
+use cruddur_core::handlers::update_profile as handler;
+use cruddur_core::{routes, Endpoint};
 
 const ENDPOINT: Endpoint = routes::UPDATE_PROFILE;
-
-async fn handler(ctx: Ctx) -> Result<Reply, ApiError> {
-    let caller = ctx.caller()?;
-    let body = ctx.json()?;
-    let profile = services::update_profile(ctx.store(), caller, body).await?;
-    Ok(Reply::json(&profile))
-}
 
 #[tokio::main]
 async fn main() -> Result<(), cruddur_lambda::Error> {
@@ -20,6 +14,7 @@ async fn main() -> Result<(), cruddur_lambda::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cruddur_core::services;
     use cruddur_core::testing::{event, event_with_body, TestApp};
     use serde_json::json;
 
@@ -46,10 +41,10 @@ mod tests {
             message: Some("New name, same cloud.".into()),
             ttl: Some("1-day".into()),
         };
-        let activity = services::create_activity(store, &andrew, body)
+        let created = services::create_activity(store, &andrew, body, None)
             .await
             .unwrap();
-        assert_eq!(activity.display_name, "Andrew B.");
+        assert_eq!(created.value.display_name, "Andrew B.");
     }
 
     #[tokio::test]

@@ -1,15 +1,9 @@
 //! `GET /api/activities/{handle}`: a user's profile and activities.
 
-use cruddur_core::{routes, services, ApiError, Ctx, Endpoint, Reply};
+use cruddur_core::handlers::user_activities as handler;
+use cruddur_core::{routes, Endpoint};
 
 const ENDPOINT: Endpoint = routes::USER_ACTIVITIES;
-
-async fn handler(ctx: Ctx) -> Result<Reply, ApiError> {
-    let (profile, next) =
-        services::user_activities(ctx.store(), ctx.path_param("handle"), ctx.cursor()).await?;
-    ctx.record_handle(&profile.profile.handle);
-    Ok(Reply::json(&profile).with_next_cursor(next))
-}
 
 #[tokio::main]
 async fn main() -> Result<(), cruddur_lambda::Error> {

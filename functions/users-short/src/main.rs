@@ -1,14 +1,10 @@
 //! `GET /api/users/{handle}/short`: a user's uuid, handle and display name, for the frontend's
 //! "new message to @handle" page.
 
-use cruddur_core::{routes, services, ApiError, Ctx, Endpoint, Reply};
+use cruddur_core::handlers::users_short as handler;
+use cruddur_core::{routes, Endpoint};
 
 const ENDPOINT: Endpoint = routes::USERS_SHORT;
-
-async fn handler(ctx: Ctx) -> Result<Reply, ApiError> {
-    let user = services::users_short(ctx.store(), ctx.path_param("handle")).await?;
-    Ok(Reply::json(&user))
-}
 
 #[tokio::main]
 async fn main() -> Result<(), cruddur_lambda::Error> {

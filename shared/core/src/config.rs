@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use crate::store::dynamo::keys::{DEFAULT_FEED_SHARDS, MAX_FEED_SHARDS};
+
 /// Where the embedded store lives unless `CRUDDUR_SQLITE_PATH` says otherwise.
 pub const DEFAULT_SQLITE_PATH: &str = ".cruddur/cruddur.db";
 /// The demo user who stands in for the caller when `CRUDDUR_STAGE=local`.
@@ -22,6 +24,10 @@ pub struct Config {
     /// `CRUDDUR_SEED_DEMO_DATA` (default `true`): write the demo data into a store that lacks it
     /// (and create a missing DynamoDB table). The deployed stack sets `false`.
     pub seed_demo_data: bool,
+    /// `CRUDDUR_FEED_SHARDS` (default 32, at most 256): how many partitions the DynamoDB home
+    /// feed is spread over. Every function on a table must use the same number (or a larger
+    /// one): readers with fewer shards than writers miss activities.
+    pub feed_shards: u32,
 }
 
 impl Config {
@@ -57,6 +63,10 @@ impl Config {
             table_name: non_empty("CRUDDUR_TABLE_NAME"),
             seed_demo_data: non_empty("CRUDDUR_SEED_DEMO_DATA")
                 .is_none_or(|v| !matches!(v.to_ascii_lowercase().as_str(), "false" | "0" | "no")),
+            feed_shards: non_empty("CRUDDUR_FEED_SHARDS")
+                .and_then(|v| v.parse::<u32>().ok())
+                .filter(|n| (1..=MAX_FEED_SHARDS).contains(n))
+                .unwrap_or(DEFAULT_FEED_SHARDS),
         }
     }
 
@@ -92,6 +102,19 @@ mod tests {
         assert_eq!(c.local_user, "andrewbrown");
         assert_eq!(c.sqlite_path, PathBuf::from(".cruddur/cruddur.db"));
         assert!(c.allowed_origins.is_empty());
+        assert_eq!(c.feed_shards, 32);
+    }
+
+    #[test]
+    fn feed_shards_outside_their_range_are_the_default() {
+        assert_eq!(config(&[("CRUDDUR_FEED_SHARDS", "64")]).feed_shards, 64);
+        for bad in ["0", "257", "-1", "many", "3.5"] {
+            assert_eq!(
+                config(&[("CRUDDUR_FEED_SHARDS", bad)]).feed_shards,
+                32,
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -53,6 +53,10 @@ pub struct NewUser {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Activity {
     pub uuid: Uuid,
+    /// The author's user uuid: the stores' to know (whose notifications a reply goes to), not
+    /// the API's to show.
+    #[serde(skip)]
+    pub author_uuid: Uuid,
     pub display_name: String,
     pub handle: String,
     pub message: String,
@@ -67,13 +71,12 @@ pub struct Activity {
     pub expires_at: DateTime<Utc>,
 }
 
-/// An activity or reply to be stored. The author is a user uuid; the store joins the profile.
+/// An activity or reply to be stored (its author and, for a reply, its parent are given beside
+/// it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewActivity {
     pub uuid: Uuid,
-    pub user_uuid: Uuid,
     pub message: String,
-    pub reply_to_activity_uuid: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
 }
@@ -144,12 +147,10 @@ pub struct Message {
     pub created_at: DateTime<Utc>,
 }
 
-/// A direct message to be stored.
+/// A direct message to be stored (its sender and receiver are given beside it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewMessage {
     pub uuid: Uuid,
-    pub sender_uuid: Uuid,
-    pub receiver_uuid: Uuid,
     pub message: String,
     pub created_at: DateTime<Utc>,
 }
@@ -382,6 +383,41 @@ pub fn percent_decode(raw: &str) -> String {
     percent_encoding::percent_decode_str(raw)
         .decode_utf8_lossy()
         .into_owned()
+}
+
+/// Longest `Idempotency-Key` accepted.
+pub const IDEMPOTENCY_KEY_MAX_CHARS: usize = 255;
+
+/// A client's `Idempotency-Key` (IETF draft `draft-ietf-httpapi-idempotency-key-header`): a
+/// structured-field string (`"..."`), or the same text bare as most clients send it; 1 to 255
+/// visible ASCII characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    pub fn parse(raw: &[u8]) -> Result<Self, &'static str> {
+        let text = std::str::from_utf8(raw)
+            .map_err(|_| "idempotency_key_invalid")?
+            .trim();
+        let text = text
+            .strip_prefix('"')
+            .and_then(|t| t.strip_suffix('"'))
+            .unwrap_or(text);
+        let visible = |c: char| c.is_ascii_graphic() && c != '"' && c != '\\';
+        if text.is_empty() || text.len() > IDEMPOTENCY_KEY_MAX_CHARS || !text.chars().all(visible) {
+            return Err("idempotency_key_invalid");
+        }
+        Ok(Self(text.to_owned()))
+    }
+
+    /// The uuid a create made with this key by `caller` gets: the same for every repeat, and
+    /// different for another caller or another kind of create (`scope`).
+    pub fn uuid_for(&self, scope: &str, caller: Uuid) -> Uuid {
+        Uuid::new_v5(
+            &Uuid::NAMESPACE_URL,
+            format!("cruddur:idempotency:{scope}:{caller}:{}", self.0).as_bytes(),
+        )
+    }
 }
 
 /// The conversation between two users has one stable id, whichever of them writes first.

@@ -8,6 +8,9 @@ pub enum ApiError {
     /// 400: the body is not JSON of the expected shape, or not sent as JSON.
     #[error("request body is not valid JSON")]
     InvalidJson,
+    /// 400: a request header is malformed (code such as `idempotency_key_invalid`).
+    #[error("bad request: {0}")]
+    BadRequest(&'static str),
     /// 401: no caller identity, or one that matches no user.
     #[error("no known caller identity")]
     Unauthorized,
@@ -31,7 +34,7 @@ pub enum ApiError {
 impl ApiError {
     pub fn status(&self) -> u16 {
         match self {
-            ApiError::InvalidJson => 400,
+            ApiError::InvalidJson | ApiError::BadRequest(_) => 400,
             ApiError::Unauthorized => 401,
             ApiError::NotFound(_) => 404,
             ApiError::MethodNotAllowed => 405,
@@ -45,6 +48,7 @@ impl ApiError {
     pub fn codes(&self) -> Vec<&'static str> {
         match self {
             ApiError::InvalidJson => vec!["invalid_json"],
+            ApiError::BadRequest(code) => vec![code],
             ApiError::Unauthorized => vec!["unauthorized"],
             ApiError::NotFound(code) => vec![code],
             ApiError::MethodNotAllowed => vec!["method_not_allowed"],

@@ -19,21 +19,28 @@ use tracing::{Instrument, Span};
 use crate::app::App;
 use crate::auth;
 use crate::config::Config;
-use crate::domain::{percent_decode, User};
+use crate::domain::{percent_decode, IdempotencyKey, User};
 use crate::error::{error_chain, ApiError};
 use crate::routes::{Endpoint, Route};
+use crate::services::Created;
 use crate::store::{Page, Store};
 
 /// Largest request body accepted (API Gateway allows more; Cruddur never needs it).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Response header carrying the cursor of the next page of a feed.
 pub const NEXT_CURSOR_HEADER: &str = "x-next-cursor";
+/// Request header that makes a create idempotent (IETF draft of that name).
+pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
+/// Response header set on a create answered with the result of an earlier request with the
+/// same idempotency key.
+pub const IDEMPOTENT_REPLAYED_HEADER: &str = "idempotent-replayed";
 /// Request headers a browser may send (CORS); template.yaml's API declares the same list.
-pub const CORS_ALLOW_HEADERS: &str = "content-type,if-modified-since,authorization,traceparent";
+pub const CORS_ALLOW_HEADERS: &str =
+    "content-type,if-modified-since,authorization,traceparent,idempotency-key";
 /// Methods a browser may use (CORS); template.yaml's API declares the same list.
 pub const CORS_ALLOW_METHODS: &str = "OPTIONS,GET,HEAD,POST,PUT";
 /// Response headers a browser script may read.
-pub const CORS_EXPOSE_HEADERS: &str = "location,link,x-next-cursor";
+pub const CORS_EXPOSE_HEADERS: &str = "location,link,x-next-cursor,idempotent-replayed";
 
 /// Path parameters of a request: API Gateway's `pathParameters` when present, else the route's
 /// template matched against the raw path (which never includes the stage). Decoded once.
@@ -97,6 +104,17 @@ impl Reply {
             body: ReplyBody::Text(body.into()),
             headers: Vec::new(),
         }
+    }
+
+    /// 200 with what a create made (or, replayed, what its first request made).
+    pub fn created<T: Serialize>(created: Created<T>) -> Self {
+        let mut reply = Self::json(&created.value);
+        if created.replayed {
+            reply
+                .headers
+                .push((IDEMPOTENT_REPLAYED_HEADER, "true".to_owned()));
+        }
+        reply
     }
 
     pub fn with_next_cursor(mut self, cursor: Option<String>) -> Self {
@@ -194,6 +212,17 @@ impl Ctx {
             }
             _ => Err(ApiError::InvalidJson),
         }
+    }
+
+    /// The request's `Idempotency-Key`, if it sent one; a malformed one is
+    /// `idempotency_key_invalid`.
+    pub fn idempotency_key(&self) -> Result<Option<IdempotencyKey>, ApiError> {
+        self.req
+            .headers()
+            .get(IDEMPOTENCY_KEY_HEADER)
+            .map(|value| IdempotencyKey::parse(value.as_bytes()))
+            .transpose()
+            .map_err(ApiError::BadRequest)
     }
 
     /// The caller, resolved by the edge on routes whose row says `auth`. On other routes there

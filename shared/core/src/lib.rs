@@ -8,6 +8,7 @@ pub mod auth;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod handlers;
 pub mod http;
 pub mod routes;
 pub mod services;

@@ -3,6 +3,8 @@
 //! Inputs arrive raw (path segments, query values, body fields) so each operation reports every
 //! failing check together.
 
+use std::future::Future;
+
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use tracing::field::Empty;
@@ -10,11 +12,12 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::domain::{
-    format_time, parse_activity_uuid, Activity, ActivityMessage, Bio, DisplayName, Handle, Message,
-    MessageGroup, NewActivity, NewMessage, Profile, ReplyMessage, SearchTerm, Ttl, User, UserShort,
+    format_time, parse_activity_uuid, Activity, ActivityMessage, Bio, DisplayName, Handle,
+    IdempotencyKey, Message, MessageGroup, NewActivity, NewMessage, Profile, ReplyMessage,
+    SearchTerm, Ttl, User, UserShort,
 };
 use crate::error::{collect, ApiError};
-use crate::store::{Page, PageRequest, Store};
+use crate::store::{Page, PageRequest, Store, StoreError, StoreResult};
 
 /// Body of `POST /api/activities`.
 #[derive(Debug, Default, Deserialize)]
@@ -61,6 +64,58 @@ pub struct UserActivities {
 pub struct ShowActivity {
     pub activity: Activity,
     pub replies: Vec<Activity>,
+}
+
+/// What a create answers: the thing created, or, for a repeat with the same `Idempotency-Key`,
+/// the thing the first request created (`replayed`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Created<T> {
+    pub value: T,
+    pub replayed: bool,
+}
+
+/// Runs a create whose uuid comes from the caller's `Idempotency-Key`, if one was sent (else a
+/// fresh one). The store refuses a second item with the same uuid, so a repeat writes nothing;
+/// it reads the first result back and returns it when `same` says it is what this request asked
+/// for, and is `idempotency_key_reused` otherwise.
+async fn idempotent<T, C, CF, R, RF>(
+    key: Option<&IdempotencyKey>,
+    scope: &str,
+    caller: &User,
+    create: C,
+    read_back: R,
+    same: impl FnOnce(&T) -> bool,
+) -> Result<Created<T>, ApiError>
+where
+    C: FnOnce(Uuid) -> CF,
+    CF: Future<Output = StoreResult<T>>,
+    R: FnOnce(Uuid) -> RF,
+    RF: Future<Output = StoreResult<Option<T>>>,
+{
+    let Some(key) = key else {
+        return Ok(Created {
+            value: create(Uuid::new_v4()).await?,
+            replayed: false,
+        });
+    };
+    let uuid = key.uuid_for(scope, caller.uuid);
+    match create(uuid).await {
+        Ok(value) => Ok(Created {
+            value,
+            replayed: false,
+        }),
+        Err(StoreError::Conflict(_)) => match read_back(uuid).await? {
+            Some(first) if same(&first) => {
+                tracing::info!(uuid = %uuid, "repeated create answered with its first result");
+                Ok(Created {
+                    value: first,
+                    replayed: true,
+                })
+            }
+            _ => Err(ApiError::Validation(vec!["idempotency_key_reused"])),
+        },
+        Err(err) => Err(err.into()),
+    }
 }
 
 /// The home feed. Keeps the original app's custom span and its attributes.
@@ -125,12 +180,14 @@ pub async fn search_activities(
     Ok(store.search(&term, PageRequest::after(cursor)).await?)
 }
 
-/// Posts an activity for the caller, expiring after the chosen ttl.
+/// Posts an activity for the caller, expiring after the chosen ttl. With an idempotency key, a
+/// repeat returns the first activity.
 pub async fn create_activity(
     store: &dyn Store,
     caller: &User,
     body: CreateActivityBody,
-) -> Result<Activity, ApiError> {
+    key: Option<&IdempotencyKey>,
+) -> Result<Created<Activity>, ApiError> {
     let now = Utc::now();
     let mut codes = Vec::new();
     let message = collect(&mut codes, ActivityMessage::parse(body.message.as_deref()));
@@ -138,36 +195,60 @@ pub async fn create_activity(
     let (Some(message), Some(ttl)) = (message, ttl) else {
         return Err(ApiError::Validation(codes));
     };
-    let activity = store
-        .create_activity(NewActivity {
-            uuid: Uuid::new_v4(),
-            user_uuid: caller.uuid,
-            message: message.into_inner(),
-            reply_to_activity_uuid: None,
-            created_at: now,
-            expires_at: now + ttl.duration(),
-        })
-        .await?;
-    tracing::info!(metric.ActivitiesCreated = 1u64, activity_uuid = %activity.uuid, "activity created");
-    Ok(activity)
+    let message = message.into_inner();
+    let created = idempotent(
+        key,
+        "activity",
+        caller,
+        |uuid| {
+            store.create_activity(
+                caller,
+                NewActivity {
+                    uuid,
+                    message: message.clone(),
+                    created_at: now,
+                    expires_at: now + ttl.duration(),
+                },
+            )
+        },
+        |uuid| store.activity(uuid),
+        |first| {
+            first.author_uuid == caller.uuid
+                && first.reply_to_activity_uuid.is_none()
+                && first.message == message
+        },
+    )
+    .await?;
+    if !created.replayed {
+        tracing::info!(metric.ActivitiesCreated = 1u64, activity_uuid = %created.value.uuid, "activity created");
+    }
+    Ok(created)
 }
 
-/// An activity addressed under its author, with its replies.
+/// An activity addressed under its author, with a page of its replies (oldest first; the
+/// cursor leads to later ones).
 pub async fn show_activity(
     store: &dyn Store,
     handle: Option<&str>,
     uuid: Option<&str>,
-) -> Result<ShowActivity, ApiError> {
+    cursor: Option<String>,
+) -> Result<(ShowActivity, Option<String>), ApiError> {
     let mut codes = Vec::new();
     let Some((handle, uuid)) = parse_activity_address(handle, uuid, &mut codes) else {
         return Err(ApiError::Validation(codes));
     };
     let (activity, replies) = store
-        .activity_with_replies(uuid)
+        .activity_with_replies(uuid, PageRequest::after(cursor))
         .await?
         .filter(|(activity, _)| activity.handle == handle.as_str())
         .ok_or(ApiError::NotFound("activity_not_found"))?;
-    Ok(ShowActivity { activity, replies })
+    Ok((
+        ShowActivity {
+            activity,
+            replies: replies.items,
+        },
+        replies.next_cursor,
+    ))
 }
 
 /// Which activity a reply answers.
@@ -182,13 +263,15 @@ pub enum ReplyTo<'a> {
     Activity { uuid: Option<&'a str> },
 }
 
-/// Replies to an activity. The reply lives as long as its parent.
+/// Replies to an activity. The reply lives as long as its parent. With an idempotency key, a
+/// repeat returns the first reply.
 pub async fn create_reply(
     store: &dyn Store,
     caller: &User,
     to: ReplyTo<'_>,
     body: CreateReplyBody,
-) -> Result<Activity, ApiError> {
+    key: Option<&IdempotencyKey>,
+) -> Result<Created<Activity>, ApiError> {
     let now = Utc::now();
     let mut codes = Vec::new();
     let message = collect(&mut codes, ReplyMessage::parse(body.message.as_deref()));
@@ -209,31 +292,52 @@ pub async fn create_reply(
         return Err(ApiError::Validation(codes));
     };
     ApiError::check(codes)?;
+    // One read of the parent; the write checks again that it has not expired since.
     let parent = store
         .activity(parent_uuid)
         .await?
         .filter(|parent| author.is_none_or(|handle| parent.handle == handle.as_str()))
         .ok_or(ApiError::NotFound("activity_not_found"))?;
-    let reply = store
-        .create_reply(NewActivity {
-            uuid: Uuid::new_v4(),
-            user_uuid: caller.uuid,
-            message: message.into_inner(),
-            reply_to_activity_uuid: Some(parent.uuid),
-            created_at: now,
-            expires_at: parent.expires_at,
-        })
-        .await?;
-    tracing::info!(metric.RepliesCreated = 1u64, activity_uuid = %reply.uuid, reply_to = %parent.uuid, "reply created");
-    Ok(reply)
+    let message = message.into_inner();
+    let created = idempotent(
+        key,
+        "reply",
+        caller,
+        |uuid| {
+            store.create_reply(
+                caller,
+                &parent,
+                NewActivity {
+                    uuid,
+                    message: message.clone(),
+                    created_at: now,
+                    expires_at: parent.expires_at,
+                },
+            )
+        },
+        |uuid| store.activity(uuid),
+        |first| {
+            first.author_uuid == caller.uuid
+                && first.reply_to_activity_uuid == Some(parent.uuid)
+                && first.message == message
+        },
+    )
+    .await?;
+    if !created.replayed {
+        tracing::info!(metric.RepliesCreated = 1u64, activity_uuid = %created.value.uuid, reply_to = %parent.uuid, "reply created");
+    }
+    Ok(created)
 }
 
-/// The caller's conversations.
+/// The caller's conversations, by latest message.
 pub async fn message_groups(
     store: &dyn Store,
     caller: &User,
-) -> Result<Vec<MessageGroup>, ApiError> {
-    Ok(store.message_groups(caller).await?)
+    cursor: Option<String>,
+) -> Result<Page<MessageGroup>, ApiError> {
+    Ok(store
+        .message_groups(caller, PageRequest::after(cursor))
+        .await?)
 }
 
 /// A conversation, named the way a client names it.
@@ -265,19 +369,23 @@ async fn partner_in(store: &dyn Store, caller: &User, group: Uuid) -> Result<Use
         .ok_or(ApiError::NotFound("message_group_not_found"))
 }
 
-/// The caller's conversation with a user (`@handle`) or in a group (its uuid), oldest first.
+/// The caller's conversation with a user (`@handle`) or in a group (its uuid): its newest page,
+/// shown oldest first (the cursor leads to older messages).
 pub async fn messages(
     store: &dyn Store,
     caller: &User,
     with: Option<&str>,
-) -> Result<Vec<Message>, ApiError> {
+    cursor: Option<String>,
+) -> Result<Page<Message>, ApiError> {
     let other = match Conversation::parse(with, "blank_user_handle")
         .map_err(|code| ApiError::Validation(vec![code]))?
     {
         Conversation::With(handle) => find_user(store, &handle).await?,
         Conversation::Group(group) => partner_in(store, caller, group).await?,
     };
-    Ok(store.messages_between(caller, &other).await?)
+    Ok(store
+        .messages_between(caller, &other, PageRequest::after(cursor))
+        .await?)
 }
 
 /// What `POST /api/messages` answers: the message. Addressed to a handle, it carries its
@@ -308,12 +416,14 @@ impl SentMessage {
     }
 }
 
-/// Sends a direct message from the caller to a handle or into a conversation.
+/// Sends a direct message from the caller to a handle or into a conversation. With an
+/// idempotency key, a repeat returns the first message.
 pub async fn create_message(
     store: &dyn Store,
     caller: &User,
     body: CreateMessageBody,
-) -> Result<SentMessage, ApiError> {
+    key: Option<&IdempotencyKey>,
+) -> Result<Created<SentMessage>, ApiError> {
     let now = Utc::now();
     let mut codes = Vec::new();
     let targets = [
@@ -361,17 +471,38 @@ pub async fn create_message(
         Conversation::With(handle) => (find_user(store, &handle).await?, true),
         Conversation::Group(group) => (partner_in(store, caller, group).await?, false),
     };
-    let message = store
-        .create_message(NewMessage {
-            uuid: Uuid::new_v4(),
-            sender_uuid: caller.uuid,
-            receiver_uuid: receiver.uuid,
-            message: message.into_inner(),
-            created_at: now,
-        })
-        .await?;
-    tracing::info!(metric.MessagesSent = 1u64, message_uuid = %message.uuid, "message sent");
-    Ok(SentMessage::new(message, to_handle))
+    let message = message.into_inner();
+    let group = crate::domain::message_group_uuid(caller.uuid, receiver.uuid);
+    let created = idempotent(
+        key,
+        "message",
+        caller,
+        |uuid| {
+            store.create_message(
+                caller,
+                &receiver,
+                NewMessage {
+                    uuid,
+                    message: message.clone(),
+                    created_at: now,
+                },
+            )
+        },
+        |uuid| store.message(uuid),
+        |first| {
+            first.handle == caller.handle
+                && first.message_group_uuid == group
+                && first.message == message
+        },
+    )
+    .await?;
+    if !created.replayed {
+        tracing::info!(metric.MessagesSent = 1u64, message_uuid = %created.value.uuid, "message sent");
+    }
+    Ok(Created {
+        value: SentMessage::new(created.value, to_handle),
+        replayed: created.replayed,
+    })
 }
 
 /// A user's handle and display name (the "new message to @handle" page).

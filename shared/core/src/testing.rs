@@ -144,6 +144,14 @@ pub fn event_with_body(name: &str, body: &str) -> Request {
     request(&event)
 }
 
+/// `events/<name>.json` with a request header set (as API Gateway passes it: both header maps).
+pub fn event_with_header(name: &str, header: &str, value: &str) -> Value {
+    let mut event = event_json(name);
+    event["headers"][header] = Value::from(value);
+    event["multiValueHeaders"][header] = serde_json::json!([value]);
+    event
+}
+
 /// `events/<name>.json` with one path parameter replaced (the `path` is left as it was: the
 /// edge reads `pathParameters` first, as on API Gateway).
 pub fn event_with_path_param(name: &str, param: &str, value: &str) -> Request {
@@ -208,8 +216,23 @@ pub fn event_as_function_url(name: &str) -> Request {
 
 /// A DynamoDB store on a fresh table at `endpoint` (DynamoDB Local), with test credentials.
 pub async fn dynamo_store(endpoint: &str) -> crate::store::DynamoStore {
-    use aws_sdk_dynamodb::config::{Credentials, Region};
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+    let store = dynamo_client_store(endpoint);
+    store.create_table().await.expect("create the table");
+    store
+}
+
+/// A DynamoDB store on a table named for this test at `endpoint`, not created: for endpoints
+/// that only stand in for DynamoDB.
+pub fn dynamo_client_store(endpoint: &str) -> crate::store::DynamoStore {
+    let table = format!("cruddur-test-{}", uuid::Uuid::new_v4().simple());
+    crate::store::DynamoStore::new(dynamo_client(endpoint), table, "us-east-1")
+}
+
+/// A DynamoDB client for `endpoint` with test credentials.
+pub fn dynamo_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
+    use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new(
@@ -219,13 +242,8 @@ pub async fn dynamo_store(endpoint: &str) -> crate::store::DynamoStore {
             None,
             "cruddur-tests",
         ))
-        .load()
-        .await;
-    let table = format!("cruddur-test-{}", uuid::Uuid::new_v4().simple());
-    let store =
-        crate::store::DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), table, "us-east-1");
-    store.create_table().await.expect("create the table");
-    store
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(config)
 }
 
 /// [`dynamo_store`] with the demo data.

@@ -5,9 +5,13 @@ use std::sync::Arc;
 
 use chrono::{Duration, Utc};
 use cruddur_core::domain::{NewActivity, NewUser};
+use cruddur_core::store::seed::{seed_demo_data, CLOUD_IS_FUN};
 use cruddur_core::store::{PageRequest, Store, StoreError, UserCreation};
-use cruddur_core::testing::{dynamo_store, seeded_dynamo_store};
+use cruddur_core::testing::{
+    dynamo_client, dynamo_client_store, dynamo_store, seeded_dynamo_store,
+};
 use cruddur_testkit::dynamo_local;
+use cruddur_testkit::http::{HttpSink, SinkBehavior};
 use uuid::Uuid;
 
 async fn seeded() -> Arc<dyn Store> {
@@ -95,49 +99,10 @@ async fn replayed_confirmations_race_to_one_user() {
 }
 
 #[tokio::test]
-async fn a_cursor_from_another_feed_is_invalid() {
-    let store = seeded().await;
-    let london = store.user_by_handle("londo").await.unwrap().unwrap();
-    for i in 0..25 {
-        let now = Utc::now() - Duration::seconds(i);
-        store
-            .create_activity(NewActivity {
-                uuid: Uuid::new_v4(),
-                user_uuid: london.uuid,
-                message: format!("post {i}"),
-                reply_to_activity_uuid: None,
-                created_at: now,
-                expires_at: now + Duration::hours(1),
-            })
-            .await
-            .unwrap();
-    }
-    let home = store.home_feed(PageRequest::first()).await.unwrap();
-    let cursor = home.next_cursor.expect("a second page");
-    // The home feed's cursor does not address the user's feed.
-    let result = store
-        .user_activities(&london, PageRequest::after(Some(cursor)))
-        .await;
-    assert!(
-        matches!(result, Err(StoreError::InvalidCursor)),
-        "{result:?}"
-    );
-}
-
-#[tokio::test]
 async fn an_unreachable_table_is_unavailable() {
     let store = dynamo_store(dynamo_local().endpoint()).await;
     let missing = cruddur_core::store::DynamoStore::new(
-        aws_sdk_dynamodb::Client::from_conf(
-            aws_sdk_dynamodb::Config::builder()
-                .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
-                .endpoint_url(dynamo_local().endpoint())
-                .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
-                .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-                    "l", "l", None, None, "t",
-                ))
-                .build(),
-        ),
+        dynamo_client(dynamo_local().endpoint()),
         format!("{}-missing", store.table()),
         "us-east-1",
     );
@@ -146,4 +111,139 @@ async fn an_unreachable_table_is_unavailable() {
         matches!(result, Err(StoreError::Unavailable(_))),
         "{result:?}"
     );
+}
+
+fn new_activity(message: &str, created_at: chrono::DateTime<Utc>) -> NewActivity {
+    NewActivity {
+        uuid: Uuid::new_v4(),
+        message: message.to_owned(),
+        created_at,
+        expires_at: created_at + Duration::days(1),
+    }
+}
+
+/// Few shards holding many entries each: pages still merge into one newest-first order, and a
+/// store with more shards than the writer reads every entry (raising the count is safe).
+#[tokio::test]
+async fn few_shards_with_many_entries_each_page_in_one_order() {
+    let store = dynamo_store(dynamo_local().endpoint())
+        .await
+        .with_feed_shards(3);
+    seed_demo_data(&store, Utc::now()).await.unwrap();
+    let reader = cruddur_core::store::DynamoStore::new(
+        dynamo_client(dynamo_local().endpoint()),
+        store.table().to_owned(),
+        "us-east-1",
+    );
+    let londo = store.user_by_handle("londo").await.unwrap().unwrap();
+    let now = Utc::now();
+    let mut expected = store.home_feed(PageRequest::first()).await.unwrap().items;
+    for i in 0..57 {
+        let at = now - Duration::milliseconds(i % 7);
+        let created = store
+            .create_activity(&londo, new_activity(&format!("post {i}"), at))
+            .await
+            .unwrap();
+        expected.push(created);
+    }
+    expected.sort_by_key(|a| std::cmp::Reverse((a.created_at, a.uuid)));
+    let expected: Vec<Uuid> = expected.iter().map(|a| a.uuid).collect();
+    // The same table read with more shards than it was written with.
+    for store in [store.with_feed_shards(3), reader.with_feed_shards(8)] {
+        let mut seen = Vec::new();
+        let mut page = PageRequest::first();
+        loop {
+            let result = store.home_feed(page.clone()).await.unwrap();
+            seen.extend(result.items.iter().map(|a| a.uuid));
+            match result.next_cursor {
+                Some(cursor) => page.cursor = Some(cursor),
+                None => break,
+            }
+        }
+        assert_eq!(seen, expected);
+    }
+}
+
+/// Many writers replying to one activity at once: each transaction updates the parent's count,
+/// so they contend; the store retries conflicts, and every reply that succeeded is counted and
+/// listed exactly once.
+#[tokio::test]
+async fn concurrent_replies_to_one_activity_are_all_counted() {
+    let store = seeded_dynamo_store(dynamo_local().endpoint()).await;
+    let parent = store
+        .activity(CLOUD_IS_FUN.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let worf = store.user_by_handle("worf").await.unwrap().unwrap();
+    let attempts: Vec<_> = (0..16)
+        .map(|i| {
+            let (store, parent, worf) = (store.clone(), parent.clone(), worf.clone());
+            tokio::spawn(async move {
+                let reply = NewActivity {
+                    expires_at: parent.expires_at,
+                    ..new_activity(&format!("reply {i}"), Utc::now())
+                };
+                store.create_reply(&worf, &parent, reply).await
+            })
+        })
+        .collect();
+    let mut succeeded = 0;
+    for attempt in attempts {
+        match attempt.await.unwrap() {
+            Ok(_) => succeeded += 1,
+            // Retries ran out under contention: an honest 503, nothing half-written.
+            Err(StoreError::Unavailable(_)) => {}
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    assert!(succeeded > 0);
+    let (activity, replies) = store
+        .activity_with_replies(parent.uuid, PageRequest::first())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(activity.replies_count, 1 + succeeded);
+    assert_eq!(replies.items.len() as i64, 1 + succeeded);
+}
+
+/// A DynamoDB that cancels every transaction for conflicts: the store tries a bounded number of
+/// times, then reports itself unavailable (503), having written nothing.
+#[tokio::test]
+async fn transactions_cancelled_by_conflicts_are_retried_then_unavailable() {
+    let cancelled = serde_json::json!({
+        "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+        "message": "Transaction cancelled, please refer cancellation reasons for specific reasons [None, TransactionConflict]",
+        "CancellationReasons": [{"Code": "None"}, {"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"}]
+    });
+    let dynamo = HttpSink::with_behavior(SinkBehavior {
+        status: 400,
+        body: cancelled.to_string(),
+        headers: vec![("content-type".into(), "application/x-amz-json-1.0".into())],
+        ..Default::default()
+    })
+    .await;
+    let store = dynamo_client_store(&dynamo.url());
+    let author = cruddur_core::domain::User {
+        uuid: Uuid::new_v4(),
+        handle: "contended".into(),
+        display_name: "Contended".into(),
+        email: None,
+        bio: None,
+        cognito_user_id: None,
+        created_at: Utc::now(),
+    };
+    let result = store
+        .create_activity(&author, new_activity("hot", Utc::now()))
+        .await;
+    assert!(
+        matches!(result, Err(StoreError::Unavailable(_))),
+        "{result:?}"
+    );
+    let attempts = dynamo
+        .requests()
+        .iter()
+        .filter(|r| r.header("x-amz-target") == Some("DynamoDB_20120810.TransactWriteItems"))
+        .count();
+    assert_eq!(attempts, 5, "bounded retries");
 }

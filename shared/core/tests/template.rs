@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use cruddur_core::http::{CORS_ALLOW_HEADERS, CORS_ALLOW_METHODS};
 use cruddur_core::routes::{TableAccess, ENDPOINTS, TRIGGERS};
-use cruddur_core::store::dynamo_schema::{key_attributes, INDEXES, TABLE_KEYS, TTL_ATTRIBUTE};
+use cruddur_core::store::dynamo::keys::{key_attributes, INDEXES, TABLE_KEYS, TTL_ATTRIBUTE};
 use serde_yaml::Value;
 
 fn root() -> PathBuf {
@@ -377,7 +377,10 @@ fn tracing_logging_xray_and_secrets_are_set_up() {
     // template as samtranslator expands it.
     let group = &resources["XRayGroup"];
     assert_eq!(group["Type"], "AWS::XRay::Group");
-    assert_eq!(text(&group["Properties"]["GroupName"]), "!Sub ${AWS::StackName}");
+    assert_eq!(
+        text(&group["Properties"]["GroupName"]),
+        "!Sub ${AWS::StackName}"
+    );
     let filter = text(&group["Properties"]["FilterExpression"]);
     assert!(filter.contains("fault") && filter.contains("error") && filter.contains("cruddur"));
     let rule = &resources["XRaySamplingRule"]["Properties"]["SamplingRule"];

@@ -11,13 +11,13 @@ use crate::domain::{
 
 #[cfg(any(test, feature = "testing"))]
 pub mod contract;
+pub mod cursor;
 pub mod dynamo;
-pub mod dynamo_schema;
 pub mod seed;
 pub mod sqlite;
 pub mod traced;
 
-pub use dynamo::DynamoStore;
+pub use dynamo::{Capacity, CapacityMeter, DynamoStore};
 pub use sqlite::SqliteStore;
 pub use traced::Traced;
 
@@ -87,7 +87,8 @@ pub enum UserCreation {
     AlreadyExists(User),
 }
 
-/// Every access pattern Cruddur needs. Reads never return expired activities.
+/// Every access pattern Cruddur needs. Reads never return expired activities; every list is
+/// read a bounded page at a time.
 #[async_trait]
 pub trait Store: Send + Sync {
     /// Which backend this is (`sqlite`, `dynamodb`), for logs and spans.
@@ -121,30 +122,59 @@ pub trait Store: Send + Sync {
     async fn home_feed(&self, page: PageRequest) -> StoreResult<Page<Activity>>;
     /// A user's top-level activities, newest first.
     async fn user_activities(&self, user: &User, page: PageRequest) -> StoreResult<Page<Activity>>;
-    /// How many unexpired top-level activities a user has.
+    /// How many activities a user has posted (kept on write; activities that have expired since
+    /// still count until they are deleted).
     async fn cruds_count(&self, user: &User) -> StoreResult<i64>;
-    /// Activities whose message contains the term (case-insensitive), newest first.
+    /// Activities whose message contains the term (case-insensitive), newest first within a page.
     async fn search(&self, term: &SearchTerm, page: PageRequest) -> StoreResult<Page<Activity>>;
     /// An unexpired activity (or reply), without its replies.
     async fn activity(&self, uuid: Uuid) -> StoreResult<Option<Activity>>;
-    /// An activity (or reply) and its replies, oldest reply first.
+    /// An activity (or reply) and a page of its replies, oldest first (the cursor leads to later
+    /// ones).
     async fn activity_with_replies(
         &self,
         uuid: Uuid,
-    ) -> StoreResult<Option<(Activity, Vec<Activity>)>>;
-    async fn create_activity(&self, activity: NewActivity) -> StoreResult<Activity>;
-    /// Stores a reply and increments the parent's `replies_count` atomically.
-    /// A missing or expired parent is `NotFound("activity_not_found")`.
-    async fn create_reply(&self, reply: NewActivity) -> StoreResult<Activity>;
+        replies: PageRequest,
+    ) -> StoreResult<Option<(Activity, Page<Activity>)>>;
+    /// Stores `author`'s activity and counts it; an activity with this uuid already is
+    /// `Conflict("activity_exists")`, and nothing is written.
+    async fn create_activity(&self, author: &User, activity: NewActivity) -> StoreResult<Activity>;
+    /// Stores `author`'s reply to `parent` and increments the parent's `replies_count`,
+    /// atomically. A parent gone (expired, deleted) since it was read is
+    /// `NotFound("activity_not_found")`; a reply with this uuid already, `Conflict("activity_exists")`.
+    async fn create_reply(
+        &self,
+        author: &User,
+        parent: &Activity,
+        reply: NewActivity,
+    ) -> StoreResult<Activity>;
     /// Replies by others to the user's activities, newest first.
     async fn notifications(&self, user: &User, page: PageRequest) -> StoreResult<Page<Activity>>;
 
     /// The user's conversations, most recent last message first.
-    async fn message_groups(&self, user: &User) -> StoreResult<Vec<MessageGroup>>;
+    async fn message_groups(
+        &self,
+        user: &User,
+        page: PageRequest,
+    ) -> StoreResult<Page<MessageGroup>>;
     /// The other member of a message group, if `user` is one of its two members.
     async fn conversation_partner(&self, user: &User, group: Uuid) -> StoreResult<Option<User>>;
-    /// The conversation between two users, oldest first.
-    async fn messages_between(&self, user: &User, other: &User) -> StoreResult<Vec<Message>>;
-    /// Stores a message, creating the conversation if needed, atomically.
-    async fn create_message(&self, message: NewMessage) -> StoreResult<Message>;
+    /// A page of the conversation between two users: the newest messages, shown oldest first
+    /// (the cursor leads to older ones).
+    async fn messages_between(
+        &self,
+        user: &User,
+        other: &User,
+        page: PageRequest,
+    ) -> StoreResult<Page<Message>>;
+    /// A message by its uuid (a create retried with the same idempotency key reads it back).
+    async fn message(&self, uuid: Uuid) -> StoreResult<Option<Message>>;
+    /// Stores a message, creating the conversation if needed, atomically. A message with this
+    /// uuid already is `Conflict("message_exists")`, and nothing is written.
+    async fn create_message(
+        &self,
+        sender: &User,
+        receiver: &User,
+        message: NewMessage,
+    ) -> StoreResult<Message>;
 }

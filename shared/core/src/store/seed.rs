@@ -3,10 +3,12 @@
 //! Seeding is safe to repeat and to race: every create is conditional, and an item that is already
 //! there is skipped.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
-use super::{Store, StoreError, StoreResult};
+use super::{Store, StoreError, StoreResult, UserCreation};
 use crate::domain::{demo_cognito_sub, NewActivity, NewMessage, NewUser};
 
 /// (handle, display name, bio)
@@ -49,8 +51,9 @@ fn uuid(s: &str) -> Uuid {
 
 /// Writes the demo users, activities, a reply and a conversation. Times are relative to `now`.
 pub async fn seed_demo_data(store: &dyn Store, now: DateTime<Utc>) -> StoreResult<()> {
+    let mut users = HashMap::new();
     for (handle, display_name, bio) in DEMO_USERS {
-        store
+        let created = store
             .create_user(NewUser {
                 uuid: demo_user_uuid(handle),
                 handle: handle.to_owned(),
@@ -61,53 +64,51 @@ pub async fn seed_demo_data(store: &dyn Store, now: DateTime<Utc>) -> StoreResul
                 created_at: now - Duration::days(30),
             })
             .await?;
+        let (UserCreation::Created(user) | UserCreation::AlreadyExists(user)) = created;
+        users.insert(handle, user);
     }
+    let user = |handle: &str| &users[handle];
 
-    let activity = |id: &str, handle: &str, message: &str, age: Duration, parent: Option<&str>| {
+    let activity = |id: &str, message: &str, age: Duration| {
         let created_at = now - age;
         NewActivity {
             uuid: uuid(id),
-            user_uuid: demo_user_uuid(handle),
             message: message.to_owned(),
-            reply_to_activity_uuid: parent.map(uuid),
             created_at,
             expires_at: created_at + Duration::days(SEED_LIFETIME_DAYS),
         }
     };
     let activities = [
-        activity(
-            CLOUD_IS_FUN,
+        (
             "andrewbrown",
-            "Cloud is very fun!",
-            Duration::days(2),
-            None,
+            activity(CLOUD_IS_FUN, "Cloud is very fun!", Duration::days(2)),
         ),
-        activity(
-            PRUNE_JUICE,
+        (
             "worf",
-            "I am out of prune juice",
-            Duration::days(7),
-            None,
+            activity(PRUNE_JUICE, "I am out of prune juice", Duration::days(7)),
         ),
-        activity(
-            SIMPLE_TAILOR,
+        (
             "garek",
-            "My dear doctor, I am just simple tailor",
-            Duration::hours(1),
-            None,
+            activity(
+                SIMPLE_TAILOR,
+                "My dear doctor, I am just simple tailor",
+                Duration::hours(1),
+            ),
         ),
     ];
-    for new in activities {
-        skip_existing(store.create_activity(new).await)?;
+    for (author, new) in activities {
+        skip_existing(store.create_activity(user(author), new).await)?;
     }
-    let reply = activity(
-        NO_HONOR_REPLY,
-        "worf",
-        "This post has no honor!",
-        Duration::days(2) - Duration::hours(1),
-        Some(CLOUD_IS_FUN),
-    );
-    skip_existing(store.create_reply(reply).await)?;
+    if let Some(parent) = store.activity(uuid(CLOUD_IS_FUN)).await? {
+        let mut reply = activity(
+            NO_HONOR_REPLY,
+            "This post has no honor!",
+            Duration::days(2) - Duration::hours(1),
+        );
+        // A reply lives as long as its parent.
+        reply.expires_at = parent.expires_at;
+        skip_existing(store.create_reply(user("worf"), &parent, reply).await)?;
+    }
 
     let messages = [
         (
@@ -128,12 +129,10 @@ pub async fn seed_demo_data(store: &dyn Store, now: DateTime<Utc>) -> StoreResul
     for (id, from, to, text, hours_ago) in messages {
         let message = NewMessage {
             uuid: uuid(id),
-            sender_uuid: demo_user_uuid(from),
-            receiver_uuid: demo_user_uuid(to),
             message: text.to_owned(),
             created_at: now - Duration::hours(hours_ago),
         };
-        skip_existing(store.create_message(message).await)?;
+        skip_existing(store.create_message(user(from), user(to), message).await)?;
     }
     Ok(())
 }

@@ -8,8 +8,6 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration as StdDuration;
 
 use async_trait::async_trait;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use rusqlite::types::Value;
 use rusqlite::{
@@ -17,6 +15,7 @@ use rusqlite::{
 };
 use uuid::Uuid;
 
+use super::cursor::{self, Position};
 use super::{Page, PageRequest, Store, StoreError, StoreResult, UserCreation};
 use crate::domain::{
     message_group_uuid, Activity, Message, MessageGroup, NewActivity, NewMessage, NewUser,
@@ -34,7 +33,9 @@ CREATE TABLE IF NOT EXISTS users (
     email           TEXT,
     bio             TEXT,
     cognito_user_id TEXT UNIQUE,
-    created_at      INTEGER NOT NULL
+    created_at      INTEGER NOT NULL,
+    -- Kept on write: a profile view reads it instead of counting.
+    cruds_count     INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS activities (
     uuid                   TEXT PRIMARY KEY,
@@ -74,11 +75,15 @@ CREATE TABLE IF NOT EXISTS meta (
 
 const ACTIVITY_COLUMNS: &str =
     "SELECT a.uuid, u.display_name, u.handle, a.message, a.replies_count, \
-     a.reposts_count, a.likes_count, a.reply_to_activity_uuid, a.created_at, a.expires_at \
-     FROM activities a JOIN users u ON u.uuid = a.user_uuid";
+     a.reposts_count, a.likes_count, a.reply_to_activity_uuid, a.created_at, a.expires_at, \
+     a.user_uuid FROM activities a JOIN users u ON u.uuid = a.user_uuid";
 
 const USER_COLUMNS: &str =
     "SELECT uuid, handle, display_name, email, bio, cognito_user_id, created_at FROM users";
+
+const MESSAGE_COLUMNS: &str =
+    "SELECT m.uuid, m.message_group_uuid, u.display_name, u.handle, m.message, m.created_at \
+     FROM messages m JOIN users u ON u.uuid = m.user_uuid";
 
 /// Cruddur on one SQLite database file (or in memory).
 pub struct SqliteStore {
@@ -122,9 +127,25 @@ impl SqliteStore {
             .map_err(StoreError::unavailable)?;
         conn.execute_batch(SCHEMA)
             .map_err(StoreError::unavailable)?;
+        Self::count_cruds_on_write(&conn).map_err(StoreError::unavailable)?;
         Ok(Self {
             conn: Mutex::new(conn),
         })
+    }
+
+    /// A database from before users kept their `cruds_count` gets the column, counted once.
+    fn count_cruds_on_write(conn: &Connection) -> rusqlite::Result<()> {
+        let has_column = conn
+            .prepare("SELECT 1 FROM pragma_table_info('users') WHERE name = 'cruds_count'")?
+            .exists([])?;
+        if !has_column {
+            conn.execute_batch(
+                "ALTER TABLE users ADD COLUMN cruds_count INTEGER NOT NULL DEFAULT 0;
+                 UPDATE users SET cruds_count = (SELECT COUNT(*) FROM activities a
+                   WHERE a.user_uuid = users.uuid AND a.reply_to_activity_uuid IS NULL);",
+            )?;
+        }
+        Ok(())
     }
 
     /// Runs one store operation holding the connection (its span is [`super::Traced`]'s).
@@ -140,6 +161,7 @@ impl SqliteStore {
         })
     }
 
+    /// A page of activities matching `filter`, newest first, after the page's cursor.
     fn page_of_activities(
         conn: &Connection,
         filter: &str,
@@ -148,23 +170,37 @@ impl SqliteStore {
     ) -> Result<Page<Activity>, SqlError> {
         let mut sql = format!("{ACTIVITY_COLUMNS} WHERE {filter} AND a.expires_at > ?");
         args.push(Value::Integer(Utc::now().timestamp_millis()));
-        if let Some(cursor) = &page.cursor {
-            let (created_at, uuid) =
-                decode_cursor(cursor).ok_or(SqlError::Domain(StoreError::InvalidCursor))?;
+        if let Some(after) =
+            cursor::decode_optional(page.cursor.as_deref()).map_err(SqlError::Domain)?
+        {
             sql.push_str(" AND (a.created_at, a.uuid) < (?, ?)");
-            args.push(Value::Integer(created_at));
-            args.push(Value::Text(uuid.to_string()));
+            args.push(Value::Integer(after.millis));
+            args.push(Value::Text(after.uuid.to_string()));
         }
         sql.push_str(" ORDER BY a.created_at DESC, a.uuid DESC LIMIT ?");
-        // One extra row tells whether another page exists.
-        args.push(Value::Integer(page.limit as i64 + 1));
+        Self::page(conn, &sql, args, page.limit, activity_from_row, |a| {
+            Position::of(a.created_at, a.uuid)
+        })
+    }
+
+    /// Runs a page query (its last argument the limit, one more than the page so it can tell
+    /// whether another page follows).
+    fn page<T>(
+        conn: &Connection,
+        sql: &str,
+        mut args: Vec<Value>,
+        limit: usize,
+        row: impl FnMut(&Row) -> rusqlite::Result<T>,
+        position: impl Fn(&T) -> Position,
+    ) -> Result<Page<T>, SqlError> {
+        args.push(Value::Integer(limit as i64 + 1));
         let mut items = conn
-            .prepare_cached(&sql)?
-            .query_map(params_from_iter(args), activity_from_row)?
+            .prepare_cached(sql)?
+            .query_map(params_from_iter(args), row)?
             .collect::<Result<Vec<_>, _>>()?;
-        let next_cursor = if items.len() > page.limit {
-            items.truncate(page.limit);
-            items.last().map(encode_cursor)
+        let next_cursor = if items.len() > limit {
+            items.truncate(limit);
+            items.last().map(|last| position(last).encode())
         } else {
             None
         };
@@ -183,6 +219,17 @@ impl SqliteStore {
             .optional()?)
     }
 
+    /// An activity as stored, expired or not (to read back what was just written).
+    fn activity_including_expired(
+        conn: &Connection,
+        uuid: Uuid,
+    ) -> Result<Option<Activity>, SqlError> {
+        Ok(conn
+            .prepare_cached(&format!("{ACTIVITY_COLUMNS} WHERE a.uuid = ?1"))?
+            .query_row(params![uuid.to_string()], activity_from_row)
+            .optional()?)
+    }
+
     fn user_where(conn: &Connection, filter: &str, arg: &str) -> Result<Option<User>, SqlError> {
         Ok(conn
             .prepare_cached(&format!("{USER_COLUMNS} WHERE {filter}"))?
@@ -190,16 +237,21 @@ impl SqliteStore {
             .optional()?)
     }
 
-    fn insert_activity(conn: &Connection, new: &NewActivity) -> Result<(), SqlError> {
+    fn insert_activity(
+        conn: &Connection,
+        author: &User,
+        parent: Option<Uuid>,
+        new: &NewActivity,
+    ) -> Result<(), SqlError> {
         conn.prepare_cached(
             "INSERT INTO activities (uuid, user_uuid, message, reply_to_activity_uuid, created_at, expires_at) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?
         .execute(params![
             new.uuid.to_string(),
-            new.user_uuid.to_string(),
+            author.uuid.to_string(),
             new.message,
-            new.reply_to_activity_uuid.map(|u| u.to_string()),
+            parent.map(|u| u.to_string()),
             new.created_at.timestamp_millis(),
             new.expires_at.timestamp_millis(),
         ])
@@ -320,12 +372,11 @@ impl Store for SqliteStore {
 
     async fn cruds_count(&self, user: &User) -> StoreResult<i64> {
         self.run(|conn| {
-            Ok(conn.query_row(
-                "SELECT COUNT(*) FROM activities WHERE user_uuid = ?1 \
-                 AND reply_to_activity_uuid IS NULL AND expires_at > ?2",
-                params![user.uuid.to_string(), Utc::now().timestamp_millis()],
-                |row| row.get(0),
-            )?)
+            Ok(conn
+                .prepare_cached("SELECT cruds_count FROM users WHERE uuid = ?1")?
+                .query_row([user.uuid.to_string()], |row| row.get(0))
+                .optional()?
+                .unwrap_or(0))
         })
     }
 
@@ -348,51 +399,66 @@ impl Store for SqliteStore {
     async fn activity_with_replies(
         &self,
         uuid: Uuid,
-    ) -> StoreResult<Option<(Activity, Vec<Activity>)>> {
+        replies: PageRequest,
+    ) -> StoreResult<Option<(Activity, Page<Activity>)>> {
         self.run(|conn| {
             let Some(activity) = Self::activity(conn, uuid)? else {
                 return Ok(None);
             };
-            let replies = conn
-                .prepare_cached(&format!(
-                    "{ACTIVITY_COLUMNS} WHERE a.reply_to_activity_uuid = ?1 AND a.expires_at > ?2 \
-                     ORDER BY a.created_at ASC, a.uuid ASC"
-                ))?
-                .query_map(
-                    params![uuid.to_string(), Utc::now().timestamp_millis()],
-                    activity_from_row,
-                )?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(Some((activity, replies)))
+            let mut sql = format!(
+                "{ACTIVITY_COLUMNS} WHERE a.reply_to_activity_uuid = ? AND a.expires_at > ?"
+            );
+            let mut args = vec![
+                Value::Text(uuid.to_string()),
+                Value::Integer(Utc::now().timestamp_millis()),
+            ];
+            if let Some(after) =
+                cursor::decode_optional(replies.cursor.as_deref()).map_err(SqlError::Domain)?
+            {
+                sql.push_str(" AND (a.created_at, a.uuid) > (?, ?)");
+                args.push(Value::Integer(after.millis));
+                args.push(Value::Text(after.uuid.to_string()));
+            }
+            sql.push_str(" ORDER BY a.created_at ASC, a.uuid ASC LIMIT ?");
+            let page = Self::page(conn, &sql, args, replies.limit, activity_from_row, |a| {
+                Position::of(a.created_at, a.uuid)
+            })?;
+            Ok(Some((activity, page)))
         })
     }
 
-    async fn create_activity(&self, activity: NewActivity) -> StoreResult<Activity> {
+    async fn create_activity(&self, author: &User, activity: NewActivity) -> StoreResult<Activity> {
         self.run(|conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            Self::insert_activity(&tx, &activity)?;
-            let created = Self::activity(&tx, activity.uuid)?
+            Self::insert_activity(&tx, author, None, &activity)?;
+            tx.execute(
+                "UPDATE users SET cruds_count = cruds_count + 1 WHERE uuid = ?1",
+                [author.uuid.to_string()],
+            )?;
+            let created = Self::activity_including_expired(&tx, activity.uuid)?
                 .ok_or(SqlError::Domain(StoreError::NotFound("activity_not_found")))?;
             tx.commit()?;
             Ok(created)
         })
     }
 
-    async fn create_reply(&self, reply: NewActivity) -> StoreResult<Activity> {
+    async fn create_reply(
+        &self,
+        author: &User,
+        parent: &Activity,
+        reply: NewActivity,
+    ) -> StoreResult<Activity> {
         self.run(|conn| {
-            let parent = reply
-                .reply_to_activity_uuid
-                .ok_or(SqlError::Domain(StoreError::NotFound("activity_not_found")))?;
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            if Self::activity(&tx, parent)?.is_none() {
+            if Self::activity(&tx, parent.uuid)?.is_none() {
                 return Err(SqlError::Domain(StoreError::NotFound("activity_not_found")));
             }
-            Self::insert_activity(&tx, &reply)?;
+            Self::insert_activity(&tx, author, Some(parent.uuid), &reply)?;
             tx.execute(
                 "UPDATE activities SET replies_count = replies_count + 1 WHERE uuid = ?1",
-                [parent.to_string()],
+                [parent.uuid.to_string()],
             )?;
-            let created = Self::activity(&tx, reply.uuid)?
+            let created = Self::activity_including_expired(&tx, reply.uuid)?
                 .ok_or(SqlError::Domain(StoreError::NotFound("activity_not_found")))?;
             tx.commit()?;
             Ok(created)
@@ -411,19 +477,37 @@ impl Store for SqliteStore {
         })
     }
 
-    async fn message_groups(&self, user: &User) -> StoreResult<Vec<MessageGroup>> {
+    async fn message_groups(
+        &self,
+        user: &User,
+        page: PageRequest,
+    ) -> StoreResult<Page<MessageGroup>> {
         self.run(|conn| {
-            let rows = conn
-                .prepare_cached(
-                    "SELECT g.uuid, o.display_name, o.handle, m.message, m.created_at \
-                     FROM message_groups g \
-                     JOIN users o ON o.uuid = CASE WHEN g.user_a_uuid = ?1 THEN g.user_b_uuid ELSE g.user_a_uuid END \
-                     JOIN messages m ON m.uuid = (SELECT l.uuid FROM messages l WHERE l.message_group_uuid = g.uuid \
-                                                  ORDER BY l.created_at DESC, l.uuid DESC LIMIT 1) \
-                     WHERE g.user_a_uuid = ?1 OR g.user_b_uuid = ?1 \
-                     ORDER BY m.created_at DESC, g.uuid DESC",
-                )?
-                .query_map([user.uuid.to_string()], |row| {
+            let mut sql = "WITH mine AS ( \
+                 SELECT g.uuid AS group_uuid, \
+                        CASE WHEN g.user_a_uuid = ?1 THEN g.user_b_uuid ELSE g.user_a_uuid END AS other, \
+                        (SELECT l.uuid FROM messages l WHERE l.message_group_uuid = g.uuid \
+                         ORDER BY l.created_at DESC, l.uuid DESC LIMIT 1) AS last \
+                 FROM message_groups g WHERE g.user_a_uuid = ?1 OR g.user_b_uuid = ?1) \
+                 SELECT mine.group_uuid, o.display_name, o.handle, m.message, m.created_at \
+                 FROM mine JOIN users o ON o.uuid = mine.other JOIN messages m ON m.uuid = mine.last"
+                .to_owned();
+            let mut args = vec![Value::Text(user.uuid.to_string())];
+            if let Some(after) = cursor::decode_optional(page.cursor.as_deref()).map_err(SqlError::Domain)? {
+                sql.push_str(" WHERE (m.created_at, mine.group_uuid) < (?2, ?3)");
+                args.push(Value::Integer(after.millis));
+                args.push(Value::Text(after.uuid.to_string()));
+            }
+            sql.push_str(&format!(
+                " ORDER BY m.created_at DESC, mine.group_uuid DESC LIMIT ?{}",
+                args.len() + 1
+            ));
+            Self::page(
+                conn,
+                &sql,
+                args,
+                page.limit,
+                |row| {
                     Ok(MessageGroup {
                         uuid: uuid_col(row, 0)?,
                         display_name: row.get(1)?,
@@ -431,9 +515,9 @@ impl Store for SqliteStore {
                         message: row.get(3)?,
                         created_at: time_col(row, 4)?,
                     })
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(rows)
+                },
+                |g| Position::of(g.created_at, g.uuid),
+            )
         })
     }
 
@@ -455,29 +539,54 @@ impl Store for SqliteStore {
         })
     }
 
-    async fn messages_between(&self, user: &User, other: &User) -> StoreResult<Vec<Message>> {
+    async fn messages_between(
+        &self,
+        user: &User,
+        other: &User,
+        page: PageRequest,
+    ) -> StoreResult<Page<Message>> {
         self.run(|conn| {
             let group = message_group_uuid(user.uuid, other.uuid);
-            let rows = conn
-                .prepare_cached(
-                    "SELECT m.uuid, m.message_group_uuid, u.display_name, u.handle, m.message, m.created_at \
-                     FROM messages m JOIN users u ON u.uuid = m.user_uuid \
-                     WHERE m.message_group_uuid = ?1 ORDER BY m.created_at ASC, m.uuid ASC",
-                )?
-                .query_map([group.to_string()], message_from_row)?
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(rows)
+            let mut sql = format!("{MESSAGE_COLUMNS} WHERE m.message_group_uuid = ?");
+            let mut args = vec![Value::Text(group.to_string())];
+            if let Some(before) =
+                cursor::decode_optional(page.cursor.as_deref()).map_err(SqlError::Domain)?
+            {
+                sql.push_str(" AND (m.created_at, m.uuid) < (?, ?)");
+                args.push(Value::Integer(before.millis));
+                args.push(Value::Text(before.uuid.to_string()));
+            }
+            // The newest page first, read newest first; shown oldest first.
+            sql.push_str(" ORDER BY m.created_at DESC, m.uuid DESC LIMIT ?");
+            let mut page = Self::page(conn, &sql, args, page.limit, message_from_row, |m| {
+                Position::of(m.created_at, m.uuid)
+            })?;
+            page.items.reverse();
+            Ok(page)
         })
     }
 
-    async fn create_message(&self, message: NewMessage) -> StoreResult<Message> {
+    async fn message(&self, uuid: Uuid) -> StoreResult<Option<Message>> {
         self.run(|conn| {
-            let group = message_group_uuid(message.sender_uuid, message.receiver_uuid);
-            let (a, b) = ordered(message.sender_uuid, message.receiver_uuid);
+            Ok(conn
+                .prepare_cached(&format!("{MESSAGE_COLUMNS} WHERE m.uuid = ?1"))?
+                .query_row([uuid.to_string()], message_from_row)
+                .optional()?)
+        })
+    }
+
+    async fn create_message(
+        &self,
+        sender: &User,
+        receiver: &User,
+        message: NewMessage,
+    ) -> StoreResult<Message> {
+        self.run(|conn| {
+            let group = message_group_uuid(sender.uuid, receiver.uuid);
+            let (a, b) = ordered(sender.uuid, receiver.uuid);
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let not_a_user = |err| {
-                SqlError::on_constraint(err, |_| StoreError::NotFound("user_not_found"))
-            };
+            let not_a_user =
+                |err| SqlError::on_constraint(err, |_| StoreError::NotFound("user_not_found"));
             tx.execute(
                 "INSERT OR IGNORE INTO message_groups (uuid, user_a_uuid, user_b_uuid, created_at) \
                  VALUES (?1, ?2, ?3, ?4)",
@@ -495,7 +604,7 @@ impl Store for SqliteStore {
                 params![
                     message.uuid.to_string(),
                     group.to_string(),
-                    message.sender_uuid.to_string(),
+                    sender.uuid.to_string(),
                     message.message,
                     message.created_at.timestamp_millis()
                 ],
@@ -507,10 +616,7 @@ impl Store for SqliteStore {
                 })
             })?;
             let created = tx
-                .prepare_cached(
-                    "SELECT m.uuid, m.message_group_uuid, u.display_name, u.handle, m.message, m.created_at \
-                     FROM messages m JOIN users u ON u.uuid = m.user_uuid WHERE m.uuid = ?1",
-                )?
+                .prepare_cached(&format!("{MESSAGE_COLUMNS} WHERE m.uuid = ?1"))?
                 .query_row([message.uuid.to_string()], message_from_row)?;
             tx.commit()?;
             Ok(created)
@@ -524,22 +630,6 @@ fn ordered(x: Uuid, y: Uuid) -> (Uuid, Uuid) {
     } else {
         (y, x)
     }
-}
-
-/// The opaque page cursor: the sort key of the last item handed out.
-fn encode_cursor(last: &Activity) -> String {
-    URL_SAFE_NO_PAD.encode(format!(
-        "{}:{}",
-        last.created_at.timestamp_millis(),
-        last.uuid
-    ))
-}
-
-fn decode_cursor(cursor: &str) -> Option<(i64, Uuid)> {
-    let raw = URL_SAFE_NO_PAD.decode(cursor.trim()).ok()?;
-    let text = std::str::from_utf8(&raw).ok()?;
-    let (millis, uuid) = text.split_once(':')?;
-    Some((millis.parse().ok()?, Uuid::parse_str(uuid).ok()?))
 }
 
 fn uuid_col(row: &Row, idx: usize) -> rusqlite::Result<Uuid> {
@@ -559,6 +649,7 @@ fn activity_from_row(row: &Row) -> rusqlite::Result<Activity> {
     let parent: Option<String> = row.get(7)?;
     Ok(Activity {
         uuid: uuid_col(row, 0)?,
+        author_uuid: uuid_col(row, 10)?,
         display_name: row.get(1)?,
         handle: row.get(2)?,
         message: row.get(3)?,
@@ -641,21 +732,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cursor_round_trips_and_rejects_tampering() {
-        let uuid = Uuid::new_v4();
-        let encoded = URL_SAFE_NO_PAD.encode(format!("1700000000000:{uuid}"));
-        assert_eq!(decode_cursor(&encoded), Some((1_700_000_000_000, uuid)));
-        for bad in [
-            "",
-            "!!!",
-            "bm90LWEtY3Vyc29y",
-            &URL_SAFE_NO_PAD.encode("12:not-a-uuid"),
-        ] {
-            assert_eq!(decode_cursor(bad), None, "{bad}");
-        }
-    }
-
-    #[test]
     fn unopenable_path_is_unavailable_not_a_panic() {
         let err = SqliteStore::open("/proc/cruddur/cannot/cruddur.db")
             .err()
@@ -687,14 +763,15 @@ mod tests {
                         .unwrap();
                     for n in 0..25 {
                         let now = Utc::now();
-                        rt.block_on(store.create_activity(NewActivity {
-                            uuid: Uuid::new_v4(),
-                            user_uuid: londo.uuid,
-                            message: format!("writer {i} post {n}"),
-                            reply_to_activity_uuid: None,
-                            created_at: now,
-                            expires_at: now + chrono::Duration::hours(1),
-                        }))
+                        rt.block_on(store.create_activity(
+                            &londo,
+                            NewActivity {
+                                uuid: Uuid::new_v4(),
+                                message: format!("writer {i} post {n}"),
+                                created_at: now,
+                                expires_at: now + chrono::Duration::hours(1),
+                            },
+                        ))
                         .unwrap();
                     }
                 })

@@ -112,23 +112,29 @@ impl<S: Store> Store for Traced<S> {
     async fn activity_with_replies(
         &self,
         uuid: Uuid,
-    ) -> StoreResult<Option<(Activity, Vec<Activity>)>> {
+        replies: PageRequest,
+    ) -> StoreResult<Option<(Activity, Page<Activity>)>> {
         self.0
-            .activity_with_replies(uuid)
+            .activity_with_replies(uuid, replies)
             .instrument(self.span("activity_with_replies"))
             .await
     }
 
-    async fn create_activity(&self, activity: NewActivity) -> StoreResult<Activity> {
+    async fn create_activity(&self, author: &User, activity: NewActivity) -> StoreResult<Activity> {
         self.0
-            .create_activity(activity)
+            .create_activity(author, activity)
             .instrument(self.span("create_activity"))
             .await
     }
 
-    async fn create_reply(&self, reply: NewActivity) -> StoreResult<Activity> {
+    async fn create_reply(
+        &self,
+        author: &User,
+        parent: &Activity,
+        reply: NewActivity,
+    ) -> StoreResult<Activity> {
         self.0
-            .create_reply(reply)
+            .create_reply(author, parent, reply)
             .instrument(self.span("create_reply"))
             .await
     }
@@ -140,9 +146,13 @@ impl<S: Store> Store for Traced<S> {
             .await
     }
 
-    async fn message_groups(&self, user: &User) -> StoreResult<Vec<MessageGroup>> {
+    async fn message_groups(
+        &self,
+        user: &User,
+        page: PageRequest,
+    ) -> StoreResult<Page<MessageGroup>> {
         self.0
-            .message_groups(user)
+            .message_groups(user, page)
             .instrument(self.span("message_groups"))
             .await
     }
@@ -154,16 +164,30 @@ impl<S: Store> Store for Traced<S> {
             .await
     }
 
-    async fn messages_between(&self, user: &User, other: &User) -> StoreResult<Vec<Message>> {
+    async fn messages_between(
+        &self,
+        user: &User,
+        other: &User,
+        page: PageRequest,
+    ) -> StoreResult<Page<Message>> {
         self.0
-            .messages_between(user, other)
+            .messages_between(user, other, page)
             .instrument(self.span("messages_between"))
             .await
     }
 
-    async fn create_message(&self, message: NewMessage) -> StoreResult<Message> {
+    async fn message(&self, uuid: Uuid) -> StoreResult<Option<Message>> {
+        self.0.message(uuid).instrument(self.span("message")).await
+    }
+
+    async fn create_message(
+        &self,
+        sender: &User,
+        receiver: &User,
+        message: NewMessage,
+    ) -> StoreResult<Message> {
         self.0
-            .create_message(message)
+            .create_message(sender, receiver, message)
             .instrument(self.span("create_message"))
             .await
     }
