@@ -1,5 +1,6 @@
 //! cruddur-bench: cold start, warm latency and memory of the traced functions against telemetry
-//! off, a bare lambda_runtime hello and the original Python stack, on a Runtime API emulator.
+//! off, the deployed configuration (DynamoDB over TLS, secrets from SSM), a bare lambda_http
+//! hello and the original Python stack, on a Runtime API emulator.
 //! Writes BENCHMARKS.md. Run it with `scripts/bench` (it builds the release bootstraps first).
 //!
 //!   cruddur-bench [--rounds 5] [--invocations 200] [--pause-ms 20] [--out BENCHMARKS.md] [--no-python]
@@ -13,7 +14,7 @@ use std::process::{Command, ExitCode};
 use std::time::Duration;
 
 use cruddur_testkit::http::SinkBehavior;
-use cruddur_testkit::{HttpSink, XrayCollector};
+use cruddur_testkit::{dynamo_local, moto, HttpSink, TlsTerminator, XrayCollector};
 
 struct Options {
     rounds: usize,
@@ -122,7 +123,15 @@ async fn run(options: Options) -> Result<(), String> {
     };
     let work = std::env::temp_dir().join(format!("cruddur-bench-{}", std::process::id()));
     std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
-    let result = measure_all(&options, &sinks, &work).await;
+    let dynamodb = dynamo_local().endpoint();
+    let tls = TlsTerminator::start(dynamodb.trim_start_matches("http://"), &work).await;
+    let deployed = variants::Deployed {
+        dynamodb: tls.endpoint(),
+        certificate: tls.certificate().to_path_buf(),
+        ssm: moto().endpoint().to_owned(),
+    };
+    put_secrets(&deployed.ssm).await?;
+    let result = measure_all(&options, &sinks, &deployed, &work).await;
     let _ = std::fs::remove_dir_all(&work);
     let summaries = result?;
 
@@ -156,15 +165,47 @@ async fn run(options: Options) -> Result<(), String> {
     Ok(())
 }
 
+/// The deployed variants' secrets, as `aws ssm put-parameter` would store them.
+async fn put_secrets(endpoint: &str) -> Result<(), String> {
+    use aws_sdk_ssm::config::{BehaviorVersion, Credentials, Region};
+    let config = aws_sdk_ssm::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("bench", "bench", None, None, "bench"))
+        .build();
+    let ssm = aws_sdk_ssm::Client::from_conf(config);
+    for (name, value) in [
+        (variants::ROLLBAR_PARAMETER, "bench"),
+        (variants::HONEYCOMB_PARAMETER, "bench"),
+    ] {
+        ssm.put_parameter()
+            .name(name)
+            .value(value)
+            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+            .overwrite(true)
+            .send()
+            .await
+            .map_err(|e| {
+                format!(
+                    "cannot store {name} in moto's SSM: {}",
+                    aws_sdk_ssm::error::DisplayErrorContext(e)
+                )
+            })?;
+    }
+    Ok(())
+}
+
 async fn measure_all(
     options: &Options,
     sinks: &variants::Sinks,
+    deployed: &variants::Deployed,
     work: &std::path::Path,
 ) -> Result<Vec<report::Summary>, String> {
-    let variants = variants::all(sinks, options.python)?;
-    // Every process starts from the same seeded database.
+    let variants = variants::all(sinks, deployed, options.python)?;
+    // Every process starts from the same seeded database (and the same DynamoDB table).
     let seeded = work.join("seeded.db");
-    variants::seed(&seeded, work).await?;
+    variants::seed(&seeded, work, deployed).await?;
     let mut runs: Vec<Vec<measure::Run>> = vec![Vec::new(); variants.len()];
     for round in 1..=options.rounds {
         for (i, variant) in variants.iter().enumerate() {

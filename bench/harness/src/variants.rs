@@ -1,5 +1,6 @@
-//! What is measured: the same two endpoints with telemetry on and off, the bare runtime, and the
-//! original Python stack, all on the same events and the same SQLite data.
+//! What is measured: the same two endpoints with telemetry on and off on the embedded SQLite
+//! store, the same two as deployed (DynamoDB over TLS, credentials in the environment, secrets
+//! from SSM), a bare lambda_http hello, and the original Python stack, all on the same events.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -44,6 +45,53 @@ pub struct Sinks {
     pub xray: String,
     pub otlp: String,
     pub rollbar: String,
+}
+
+/// The deployed configuration's services: DynamoDB Local behind a TLS terminator, and moto's
+/// SSM holding the secrets.
+pub struct Deployed {
+    /// `https://localhost:<port>`.
+    pub dynamodb: String,
+    /// The terminator's certificate, for `SSL_CERT_FILE`.
+    pub certificate: PathBuf,
+    /// moto's endpoint (plain HTTP; SSM in AWS is HTTPS like DynamoDB).
+    pub ssm: String,
+}
+
+/// The SSM parameters the deployed variants read their secrets from.
+pub const ROLLBAR_PARAMETER: &str = "/cruddur/bench/rollbar-access-token";
+pub const HONEYCOMB_PARAMETER: &str = "/cruddur/bench/honeycomb-api-key";
+/// The table the deployed variants use.
+const TABLE: &str = "cruddur-bench";
+
+impl Deployed {
+    /// The environment as Lambda and the stack give it: the table, DynamoDB's endpoint (only
+    /// because it is local) and the certificate to trust, the role's credentials, the secrets'
+    /// parameter names; seeding off as deployed.
+    fn env(&self, sinks: &Sinks) -> Vec<(String, String)> {
+        env(&[
+            ("AWS_XRAY_DAEMON_ADDRESS", &sinks.xray),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &sinks.otlp),
+            (
+                "ROLLBAR_ENDPOINT",
+                &format!("{}/api/1/item/", sinks.rollbar),
+            ),
+            ("ROLLBAR_ACCESS_TOKEN_PARAMETER", ROLLBAR_PARAMETER),
+            ("HONEYCOMB_API_KEY_PARAMETER", HONEYCOMB_PARAMETER),
+            ("CRUDDUR_STAGE", "bench"),
+            ("CRUDDUR_TABLE_NAME", TABLE),
+            ("CRUDDUR_SEED_DEMO_DATA", "false"),
+            ("AWS_ENDPOINT_URL_DYNAMODB", &self.dynamodb),
+            ("AWS_ENDPOINT_URL_SSM", &self.ssm),
+            (
+                "SSL_CERT_FILE",
+                self.certificate.to_str().unwrap_or_default(),
+            ),
+            ("AWS_ACCESS_KEY_ID", "ASIABENCHBENCHBENCH"),
+            ("AWS_SECRET_ACCESS_KEY", "bench-secret"),
+            ("AWS_SESSION_TOKEN", "bench-session-token"),
+        ])
+    }
 }
 
 impl Sinks {
@@ -126,7 +174,7 @@ fn python(
 }
 
 /// Every variant, in the order each round runs them.
-pub fn all(sinks: &Sinks, with_python: bool) -> Result<Vec<Variant>, String> {
+pub fn all(sinks: &Sinks, deployed: &Deployed, with_python: bool) -> Result<Vec<Variant>, String> {
     let traced = sinks.traced_env(&format!("{}/api/1/item/", sinks.rollbar));
     let untraced = env(&[("OTEL_SDK_DISABLED", "true"), ("CRUDDUR_STAGE", "bench")]);
     let interpreter = if with_python {
@@ -135,7 +183,7 @@ pub fn all(sinks: &Sinks, with_python: bool) -> Result<Vec<Variant>, String> {
         None
     };
     let mut variants = vec![rust(
-        "hello (bare lambda_runtime)".into(),
+        HELLO.into(),
         "home-activities",
         "bench-hello",
         Vec::new(),
@@ -152,6 +200,12 @@ pub fn all(sinks: &Sinks, with_python: bool) -> Result<Vec<Variant>, String> {
             function,
             function,
             untraced.clone(),
+        )?);
+        variants.push(rust(
+            format!("{function}, {DEPLOYED}"),
+            function,
+            function,
+            deployed.env(sinks),
         )?);
         if let Some(interpreter) = &interpreter {
             variants.push(python(
@@ -175,24 +229,50 @@ pub fn all(sinks: &Sinks, with_python: bool) -> Result<Vec<Variant>, String> {
     Ok(variants)
 }
 
-/// Creates the database every run starts from: the demo data, seeded by the Rust store.
-pub async fn seed(database: &Path, work: &Path) -> Result<(), String> {
-    let seeder = rust(
-        "seed".into(),
-        "home-activities",
-        "home-activities",
-        env(&[("OTEL_SDK_DISABLED", "true"), ("CRUDDUR_STAGE", "bench")]),
-    )?;
-    run_once(
-        "home-activities",
-        &seeder.launch,
-        2,
-        Duration::ZERO,
-        database,
-        &work.join("seed.log"),
-    )
-    .await
-    .map(|_| ())
+/// The bare floor's row.
+pub const HELLO: &str = "hello (bare lambda_http)";
+/// What the deployed rows are called after their function.
+pub const DEPLOYED: &str = "DynamoDB over TLS, telemetry on";
+
+/// Creates the data every run starts from: the demo data, seeded by the Rust store, in the
+/// SQLite file and (table created first) in DynamoDB.
+pub async fn seed(database: &Path, work: &Path, deployed: &Deployed) -> Result<(), String> {
+    let untraced = [("OTEL_SDK_DISABLED", "true"), ("CRUDDUR_STAGE", "bench")];
+    let mut dynamodb = env(&untraced);
+    dynamodb.extend(
+        deployed
+            .env(&Sinks {
+                xray: String::new(),
+                otlp: String::new(),
+                rollbar: String::new(),
+            })
+            .into_iter()
+            .filter(|(k, _)| {
+                k.starts_with("AWS_") && !k.starts_with("AWS_XRAY") || k == "SSL_CERT_FILE"
+            }),
+    );
+    dynamodb.extend(env(&[
+        ("CRUDDUR_TABLE_NAME", TABLE),
+        ("CRUDDUR_SEED_DEMO_DATA", "true"),
+    ]));
+    for (name, environment) in [("seed", env(&untraced)), ("seed-dynamodb", dynamodb)] {
+        let seeder = rust(
+            name.into(),
+            "home-activities",
+            "home-activities",
+            environment,
+        )?;
+        run_once(
+            "home-activities",
+            &seeder.launch,
+            2,
+            Duration::ZERO,
+            database,
+            &work.join(format!("{name}.log")),
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// The Python baseline's interpreter, in a virtual environment the harness makes (`.venv-bench/`)

@@ -1,13 +1,13 @@
-//! The benchmarks' floor: lambda_runtime with nothing else (no telemetry, no store, no routing).
+//! The benchmarks' floor: a bare lambda_http function (no telemetry, no store, no routing),
+//! built the way the functions are.
 
-use lambda_runtime::{service_fn, Error, LambdaEvent};
-use serde_json::{json, Value};
+use lambda_http::{service_fn, Error, Request};
 
-async fn hello(_event: LambdaEvent<Value>) -> Result<Value, Error> {
-    Ok(json!({"statusCode": 200, "body": "\"hello\""}))
+async fn hello(_request: Request) -> Result<&'static str, Error> {
+    Ok("hello")
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_runtime::run(service_fn(hello)).await
+    lambda_http::run(service_fn(hello)).await
 }

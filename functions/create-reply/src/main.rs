@@ -5,9 +5,8 @@ use cruddur_core::{routes, Endpoint};
 
 const ENDPOINT: Endpoint = routes::CREATE_REPLY;
 
-#[tokio::main]
-async fn main() -> Result<(), cruddur_lambda::Error> {
-    cruddur_lambda::serve(ENDPOINT, handler).await
+fn main() -> Result<(), cruddur_lambda::Error> {
+    cruddur_lambda::serve(ENDPOINT, handler)
 }
 
 #[cfg(test)]

@@ -19,9 +19,8 @@ async fn handler(store: Arc<dyn Store>, event: Event) -> Result<Event, TriggerEr
     Ok(event)
 }
 
-#[tokio::main]
-async fn main() -> Result<(), cruddur_lambda::Error> {
-    cruddur_lambda::serve_trigger(handler).await
+fn main() -> Result<(), cruddur_lambda::Error> {
+    cruddur_lambda::serve_trigger(handler)
 }
 
 #[cfg(test)]

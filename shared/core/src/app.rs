@@ -85,9 +85,7 @@ where
 async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StoreError> {
     let store: Arc<dyn Store> = match &config.table_name {
         Some(table) => {
-            let dynamo = DynamoStore::from_env(table.clone())
-                .await
-                .with_feed_shards(config.feed_shards);
+            let dynamo = DynamoStore::from_env(table.clone()).with_feed_shards(config.feed_shards);
             if config.seed_demo_data {
                 dynamo.create_table().await?;
             }

@@ -3,11 +3,14 @@
 //! environment, its error bodies), and the one call each function's `main` makes.
 //!
 //! ```text
-//! #[tokio::main]
-//! async fn main() -> Result<(), cruddur_lambda::Error> {
-//!     cruddur_lambda::serve(ENDPOINT, handler).await
+//! fn main() -> Result<(), cruddur_lambda::Error> {
+//!     cruddur_lambda::serve(ENDPOINT, handler)
 //! }
 //! ```
+//!
+//! Both entry points run the function on a current-thread Tokio runtime: Lambda hands a process
+//! one invocation at a time, so worker threads would only add memory (their stacks and malloc
+//! arenas) and hand-offs; the telemetry exports on its own threads.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -64,10 +67,7 @@ fn secret_parameters() -> Option<(Option<String>, Option<String>)> {
 /// telemetry starts this after init, so neither the cold start nor any response waits for it.
 /// A secret that cannot be read leaves its exporter off, with a warning (never the value).
 async fn read_secrets(rollbar: Option<String>, honeycomb: Option<String>) -> LateSecrets {
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .load()
-        .await;
-    let ssm = aws_sdk_ssm::Client::new(&config);
+    let ssm = aws_sdk_ssm::Client::new(&cruddur_core::aws::sdk_config("SSM"));
     let read = |name: Option<String>| {
         let ssm = ssm.clone();
         async move {
@@ -91,19 +91,23 @@ async fn read_secrets(rollbar: Option<String>, honeycomb: Option<String>) -> Lat
     }
 }
 
-/// Serves an HTTP function: `endpoint`'s row of the route table, `handler` behind the shared edge.
-pub async fn serve<H, F>(endpoint: Endpoint, handler: H) -> Result<(), Error>
+/// Serves an HTTP function until Lambda stops it: `endpoint`'s row of the route table, `handler`
+/// behind the shared edge.
+pub fn serve<H, F>(endpoint: Endpoint, handler: H) -> Result<(), Error>
 where
     H: Fn(Ctx) -> F + Send + Sync + 'static,
     F: Future<Output = Result<Reply, ApiError>> + Send + 'static,
 {
     let settings = telemetry_settings(&Config::from_env());
-    cruddur_telemetry::run(settings, cruddur_core::http_service(endpoint, handler)).await
+    runtime()?.block_on(cruddur_telemetry::run(
+        settings,
+        cruddur_core::http_service(endpoint, handler),
+    ))
 }
 
-/// Serves a function invoked by something other than API Gateway (a Cognito trigger): `handler`
-/// gets the store and the typed event.
-pub async fn serve_trigger<E, R, H, F>(handler: H) -> Result<(), Error>
+/// Serves a function invoked by something other than API Gateway (a Cognito trigger) until
+/// Lambda stops it: `handler` gets the store and the typed event.
+pub fn serve_trigger<E, R, H, F>(handler: H) -> Result<(), Error>
 where
     H: Fn(Arc<dyn Store>, E) -> F + Send + Sync + 'static,
     F: Future<Output = Result<R, TriggerError>> + Send + 'static,
@@ -111,5 +115,15 @@ where
     R: Serialize + Send + Sync + 'static,
 {
     let settings = telemetry_settings(&Config::from_env());
-    cruddur_telemetry::run_events(settings, cruddur_core::trigger_service(handler)).await
+    runtime()?.block_on(cruddur_telemetry::run_events(
+        settings,
+        cruddur_core::trigger_service(handler),
+    ))
+}
+
+/// The runtime a function runs on: one thread (see the crate docs).
+fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
 }

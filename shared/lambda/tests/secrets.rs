@@ -11,15 +11,15 @@ use cruddur_testkit::{moto, FunctionProcess, HttpSink, RuntimeEmulator};
 const WAIT: Duration = Duration::from_secs(20);
 
 async fn put_secret(name: &str, value: &str) {
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+    let config = aws_sdk_ssm::Config::builder()
+        .behavior_version(aws_sdk_ssm::config::BehaviorVersion::latest())
         .endpoint_url(moto().endpoint())
-        .region(aws_config::Region::new("us-east-1"))
+        .region(aws_sdk_ssm::config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_ssm::config::Credentials::new(
             "testing", "testing", None, None, "test",
         ))
-        .load()
-        .await;
-    aws_sdk_ssm::Client::new(&config)
+        .build();
+    aws_sdk_ssm::Client::from_conf(config)
         .put_parameter()
         .name(name)
         .value(value)

@@ -10,6 +10,7 @@ pub mod otlp;
 pub mod process;
 pub mod runtime;
 pub mod service;
+pub mod tls;
 pub mod xray;
 
 pub use dynamo::dynamo_local;
@@ -17,6 +18,7 @@ pub use http::{HttpSink, Recorded};
 pub use moto::moto;
 pub use process::FunctionProcess;
 pub use runtime::{Outcome, RuntimeEmulator};
+pub use tls::TlsTerminator;
 pub use xray::XrayCollector;
 
 /// Polls `snapshot` until `predicate` holds for it or `timeout` passes; returns the last snapshot.

@@ -31,41 +31,13 @@ pub struct DynamoStore {
 }
 
 impl DynamoStore {
-    /// A store on `table`, configured the standard way (region, credentials, and endpoint, e.g.
-    /// `AWS_ENDPOINT_URL_DYNAMODB` for DynamoDB Local).
-    ///
-    /// For a local endpoint (`AWS_ENDPOINT_URL_DYNAMODB` or `AWS_ENDPOINT_URL` set) without
-    /// credentials or region, DynamoDB Local's placeholders are used instead of probing instance
-    /// metadata (which would stall each cold start); in AWS, Lambda provides both.
-    pub async fn from_env(table: impl Into<String>) -> Self {
-        let local_endpoint = ["AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL"]
-            .iter()
-            .any(|name| std::env::var(name).is_ok_and(|v| !v.trim().is_empty()));
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-        if local_endpoint {
-            if std::env::var_os("AWS_ACCESS_KEY_ID").is_none()
-                && std::env::var_os("AWS_PROFILE").is_none()
-            {
-                loader = loader.credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-                    "local",
-                    "local",
-                    None,
-                    None,
-                    "dynamodb-local",
-                ));
-            }
-            if std::env::var_os("AWS_REGION").is_none()
-                && std::env::var_os("AWS_DEFAULT_REGION").is_none()
-            {
-                loader = loader.region(aws_sdk_dynamodb::config::Region::new("us-east-1"));
-            }
-        }
-        let config = loader.load().await;
-        Self::new(
-            aws_sdk_dynamodb::Client::new(&config),
-            table,
-            config.region().map(|r| r.to_string()).unwrap_or_default(),
-        )
+    /// A store on `table`, configured from the environment as Lambda provides it (see
+    /// [`crate::aws`]; `AWS_ENDPOINT_URL_DYNAMODB` for DynamoDB Local). Nothing is read from the
+    /// network until the first call.
+    pub fn from_env(table: impl Into<String>) -> Self {
+        let config = crate::aws::sdk_config("DYNAMODB");
+        let region = config.region().map(|r| r.to_string()).unwrap_or_default();
+        Self::new(aws_sdk_dynamodb::Client::new(&config), table, region)
     }
 
     /// A store on `table` through `client`, with the default number of feed shards.
