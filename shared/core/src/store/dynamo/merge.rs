@@ -1,6 +1,7 @@
 //! One page of a list kept in several ordered shards (the home feed's `FEED#k` partitions; every
-//! other list is one shard): the shards are read in parallel, each only as far as the page needs,
-//! and merged in order. The cursor is one position in the merged order.
+//! other list is one shard): the shards are read in parallel (a bounded number at a time), each
+//! only as far as the page needs, and merged in order. The cursor is one position in the merged
+//! order.
 //!
 //! An item is handed out only once every shard that could still hold something before it has
 //! been read past it; a shard is read again only when it blocks the page that way, with the
@@ -11,9 +12,12 @@
 use std::collections::VecDeque;
 use std::future::Future;
 
-use futures_util::future::try_join_all;
+use futures_util::stream::{self, StreamExt, TryStreamExt};
 
 use crate::store::cursor::Position;
+
+/// How many shard reads a page has in flight at once.
+pub const MAX_PARALLEL_READS: usize = 8;
 
 /// The order a list is read in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,17 +127,25 @@ where
                 });
             }
             let need = wanted - out.len();
-            let reading = blocking.iter().map(|&i| {
-                // A first read takes about this shard's share of the page (plus one for
-                // unevenness); later reads what the page still needs.
-                let limit = if state[i].read {
-                    need
-                } else {
-                    need.min(need.div_ceil(shards) + 1)
-                };
-                read(i, state[i].frontier, limit)
-            });
-            let results = try_join_all(reading).await?;
+            // A first read takes about this shard's share of the page (plus one for unevenness);
+            // later reads what the page still needs.
+            let reading: Vec<Fut> = blocking
+                .iter()
+                .map(|&i| {
+                    let limit = if state[i].read {
+                        need
+                    } else {
+                        need.min(need.div_ceil(shards) + 1)
+                    };
+                    read(i, state[i].frontier, limit)
+                })
+                .collect();
+            // At most a few reads in flight: each is a connection (a TLS handshake on a cold
+            // start, buffers while open) and CPU for signing on a fraction of a vCPU.
+            let results: Vec<ShardRead<T>> = stream::iter(reading)
+                .buffered(MAX_PARALLEL_READS)
+                .try_collect()
+                .await?;
             reads += blocking.len();
             for (i, result) in blocking.into_iter().zip(results) {
                 let shard = &mut state[i];
@@ -169,7 +181,7 @@ where
 
 #[cfg(test)]
 mod tests {
-    use std::cell::RefCell;
+    use std::cell::{Cell, RefCell};
     use std::convert::Infallible;
 
     use uuid::Uuid;
@@ -181,6 +193,8 @@ mod tests {
     struct Fake {
         shards: Vec<Vec<Position>>,
         reads: RefCell<Vec<usize>>,
+        in_flight: Cell<usize>,
+        most_in_flight: Cell<usize>,
     }
 
     impl Fake {
@@ -192,6 +206,8 @@ mod tests {
             Self {
                 shards: lists,
                 reads: RefCell::new(Vec::new()),
+                in_flight: Cell::new(0),
+                most_in_flight: Cell::new(0),
             }
         }
 
@@ -203,6 +219,12 @@ mod tests {
             limit: usize,
         ) -> Result<ShardRead<Position>, Infallible> {
             self.reads.borrow_mut().push(limit);
+            let now = self.in_flight.get() + 1;
+            self.in_flight.set(now);
+            self.most_in_flight.set(self.most_in_flight.get().max(now));
+            // A read waits on the network: let the others start meanwhile.
+            tokio::task::yield_now().await;
+            self.in_flight.set(now - 1);
             let mut all = self.shards[shard].clone();
             all.sort();
             if order == Order::NewestFirst {
