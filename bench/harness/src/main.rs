@@ -170,6 +170,7 @@ async fn put_secrets(endpoint: &str) -> Result<(), String> {
     use aws_sdk_ssm::config::{BehaviorVersion, Credentials, Region};
     let config = aws_sdk_ssm::Config::builder()
         .behavior_version(BehaviorVersion::latest())
+        .http_client(cruddur_core::aws::https_client())
         .endpoint_url(endpoint)
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("bench", "bench", None, None, "bench"))

@@ -9,10 +9,15 @@
 //! aws-config's environment credentials provider is used. To run a function against real AWS
 //! from a workstation, export a profile's credentials into the environment first
 //! (`eval "$(aws configure export-credentials --format env)"`).
+//!
+//! Clients speak HTTPS through rustls on ring, trusting the platform's roots (or
+//! `SSL_CERT_FILE`). Ring is the crypto of the telemetry's OTLP and Rollbar client too, so a
+//! bootstrap carries one TLS stack; the SDK's default (aws-lc) would be a second.
 
 use aws_config::environment::EnvironmentVariableCredentialsProvider;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_dynamodb::config::{Credentials, SharedCredentialsProvider};
+use aws_sdk_dynamodb::config::{Credentials, SharedCredentialsProvider, SharedHttpClient};
+use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
 
 /// The region a local endpoint is addressed in when none is set (DynamoDB Local and moto accept
 /// any).
@@ -25,13 +30,26 @@ fn env(name: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
+/// An HTTPS client for the SDK: rustls on ring. The tools hand it to aws-config's loader too, so
+/// no crate of the workspace turns on the SDK's aws-lc client, which Cargo would then link into
+/// every function of a workspace build. A new one per call on purpose: its pooled connections
+/// belong to the Tokio runtime that opened them, and a process-wide client would hand a second
+/// runtime (a test's, a tool's) connections whose runtime is gone.
+pub fn https_client() -> SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https()
+}
+
 /// The configuration of a client for `service` (its endpoint variable's suffix: `DYNAMODB`,
 /// `SSM`), read from the environment now.
 pub fn sdk_config(service: &str) -> SdkConfig {
     let endpoint = env(&format!("AWS_ENDPOINT_URL_{service}")).or_else(|| env("AWS_ENDPOINT_URL"));
     let region = env("AWS_REGION").or_else(|| env("AWS_DEFAULT_REGION"));
     let has_credentials = env("AWS_ACCESS_KEY_ID").is_some();
-    let mut builder = SdkConfig::builder().behavior_version(BehaviorVersion::latest());
+    let mut builder = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .http_client(https_client());
     // A local endpoint without a region or credentials gets placeholders; in AWS, Lambda always
     // sets both, and a missing one fails the first request with the SDK's own error.
     let region = match (&endpoint, region) {

@@ -91,6 +91,7 @@ impl Telemetry {
         settings: Settings,
         logs: impl Write + Send + 'static,
     ) -> (Self, impl Subscriber + Send + Sync + for<'a> LookupSpan<'a>) {
+        install_crypto_provider();
         let output = Output::new(Box::new(logs));
         let settings = Arc::new(settings);
         let xray_documents = Arc::new(DaemonStats::default());
@@ -306,6 +307,14 @@ fn exports(
         );
     }
     exports
+}
+
+/// Makes ring rustls' process-wide crypto provider, which the OTLP and Rollbar clients (reqwest
+/// without a bundled provider) use. Ring rather than reqwest's default aws-lc: the AWS SDK
+/// clients of an application can use ring too, and one TLS stack is half the bytes of two. An
+/// application that installed its own provider first keeps it.
+fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 /// The OTLP/HTTP protobuf exporter. Endpoint, headers (`x-honeycomb-team=...`) and timeout come

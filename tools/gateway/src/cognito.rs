@@ -83,6 +83,7 @@ pub struct CognitoAuthorizer {
 
 impl CognitoAuthorizer {
     pub fn new(settings: PoolSettings) -> Self {
+        crate::install_crypto_provider();
         Self {
             settings,
             http: reqwest::Client::builder()

@@ -18,3 +18,10 @@ pub mod template;
 pub mod xray;
 
 pub use gateway::Gateway;
+
+/// Makes ring rustls' process-wide crypto provider, for the HTTPS clients that fetch a user
+/// pool's keys: the workspace's reqwest carries no provider of its own (see Cargo.toml), so a
+/// client built before this would panic. Idempotent.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

@@ -288,7 +288,7 @@ async fn start(template: &str, pool: Option<&Pool>) -> Running {
         url,
         functions,
         xray,
-        client: reqwest::Client::new(),
+        client: http_client(),
     }
 }
 
@@ -880,7 +880,7 @@ async fn the_binary_serves_a_template_and_logs_each_request_in_api_gateways_fiel
         .spawn()
         .unwrap();
     let url = format!("http://127.0.0.1:{port}/things/home");
-    let client = reqwest::Client::new();
+    let client = http_client();
     let mut answered = None;
     for _ in 0..100 {
         if let Ok(res) = client
@@ -938,4 +938,11 @@ async fn the_binary_serves_a_template_and_logs_each_request_in_api_gateways_fiel
         lines[1]["integrationLatency"].is_null(),
         "no integration was called"
     );
+}
+
+/// A client for the gateway under test (reqwest without a bundled crypto provider needs one
+/// installed first).
+fn http_client() -> reqwest::Client {
+    cruddur_gateway::install_crypto_provider();
+    reqwest::Client::new()
 }

@@ -17,7 +17,10 @@ const MAX_WINDOW: Duration = Duration::from_secs(6 * 60 * 60);
 const TRACES_PER_BATCH: usize = 5;
 
 pub async fn client() -> Result<Client, String> {
-    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(cruddur_core::aws::https_client())
+        .load()
+        .await;
     if config.region().is_none() {
         return Err("no AWS region: set AWS_REGION or a profile with a region".into());
     }
