@@ -299,9 +299,10 @@ const NOTES: &str = "
   megabyte or two. The Python stack's is almost all heap.
 - **DynamoDB over TLS** runs on DynamoDB Local, a Java process on the same two cores, which answers
   each request in about a millisecond of its own work: its rows measure the client's cost (TLS,
-  signing, the SDK) plus that. The home feed fans out to the 32 feed shards in parallel, so its
-  first invocation opens one TLS connection per shard and each page costs 32 small queries;
-  against DynamoDB in the same region each query takes a few milliseconds and they overlap.
+  signing, the SDK) plus that. The home feed fans out to the 32 feed shards, 8 queries in flight
+  at a time, so its first invocation opens 8 TLS connections and each page costs 32 small
+  queries; against DynamoDB in the same region each query takes a few milliseconds and they
+  overlap 8 at a time.
 - **Binary size**: the zip is what Lambda downloads on a cold start. These are x86-64 builds, the
   machine's architecture (the arm64 standard library is not installed here); the template deploys
   arm64 (Graviton) by default, whose binaries differ somewhat in size and whose price per GB-second

@@ -25,10 +25,14 @@
 //! }
 //! ```
 //!
-//! [`run`] serves HTTP events (API Gateway, Function URLs, ALB) and [`run_events`] any other
-//! event. Functions that assemble their own runtime use [`init`] and the layers:
+//! [`run`] serves HTTP events (API Gateway REST and HTTP APIs and Function URLs; ALB too when the
+//! application turns on lambda_http's `alb` feature) and [`run_events`] any other event.
+//! Functions that assemble their own runtime use [`init`] and the layers:
 //! [`InvocationLayer`] (span, parent, flush), [`HttpEventLayer`] (malformed HTTP events),
 //! [`HttpLayer`] (access line, status flags) and [`CatchPanicLayer`].
+//!
+//! The OTLP and Rollbar clients speak TLS through rustls with ring, which [`Telemetry::build`]
+//! installs as the process's default crypto provider unless the application installed one first.
 
 #![warn(missing_docs)]
 
@@ -103,7 +107,8 @@ fn flush_of(
     }
 }
 
-/// Runs an HTTP function (API Gateway REST or HTTP API, Function URL, ALB) with telemetry.
+/// Runs an HTTP function (API Gateway REST or HTTP API, Function URL; ALB with lambda_http's `alb`
+/// feature) with telemetry.
 pub async fn run<S>(settings: Settings, handler: S) -> Result<(), Error>
 where
     S: Service<Request, Response = Response<Body>> + Send + 'static,
