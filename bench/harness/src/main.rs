@@ -3,7 +3,8 @@
 //! hello and the original Python stack, on a Runtime API emulator.
 //! Writes BENCHMARKS.md. Run it with `scripts/bench` (it builds the release bootstraps first).
 //!
-//!   cruddur-bench [--rounds 5] [--invocations 200] [--pause-ms 20] [--out BENCHMARKS.md] [--no-python]
+//!   cruddur-bench [--rounds 5] [--invocations 200] [--pause-ms 20] [--init-starts 6]
+//!                 [--out BENCHMARKS.md] [--no-python]
 
 mod measure;
 mod report;
@@ -21,12 +22,15 @@ struct Options {
     invocations: usize,
     /// How long each warm event waits after the function asked for it (see `measure::run_once`).
     pause: Duration,
+    /// Further starts per variant and round that only measure init.
+    init_starts: usize,
     out: PathBuf,
     python: bool,
 }
 
 fn usage() -> String {
-    "usage: cruddur-bench [--rounds N] [--invocations N] [--pause-ms N] [--out FILE] [--no-python]"
+    "usage: cruddur-bench [--rounds N] [--invocations N] [--pause-ms N] [--init-starts N] \
+     [--out FILE] [--no-python]"
         .into()
 }
 
@@ -35,6 +39,7 @@ fn parse_args() -> Result<Options, String> {
         rounds: 5,
         invocations: 200,
         pause: Duration::from_millis(20),
+        init_starts: 6,
         out: variants::root().join("BENCHMARKS.md"),
         python: true,
     };
@@ -63,6 +68,12 @@ fn parse_args() -> Result<Options, String> {
                     .next()
                     .map(PathBuf::from)
                     .ok_or_else(|| format!("--out needs a file\n{}", usage()))?
+            }
+            "--init-starts" => {
+                options.init_starts = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .ok_or_else(|| format!("--init-starts needs a number\n{}", usage()))?
             }
             "--no-python" => options.python = false,
             "-h" | "--help" => return Err(usage()),
@@ -138,14 +149,16 @@ async fn run(options: Options) -> Result<(), String> {
     let context = report::Context {
         date: chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(),
         command: format!(
-            "scripts/bench --rounds {} --invocations {} --pause-ms {}{}",
+            "scripts/bench --rounds {} --invocations {} --pause-ms {} --init-starts {}{}",
             options.rounds,
             options.invocations,
             options.pause.as_millis(),
+            options.init_starts,
             if options.python { "" } else { " --no-python" }
         ),
         machine: machine(),
         rounds: options.rounds,
+        init_starts: options.init_starts,
         invocations: options.invocations,
         pause: options.pause,
         otlp_requests: otlp.requests().len(),
@@ -217,7 +230,7 @@ async fn measure_all(
             let database = work.join(format!("run-{round}-{i}.db"));
             copy_database(&seeded, &database)?;
             let log = work.join(format!("run-{round}-{i}.log"));
-            let run = measure::run_once(
+            let mut run = measure::run_once(
                 variant.function,
                 &variant.launch,
                 options.invocations,
@@ -226,6 +239,10 @@ async fn measure_all(
                 &log,
             )
             .await?;
+            for _ in 0..options.init_starts {
+                let init = measure::init_once(variant.function, &variant.launch, &database, &log);
+                run.more_inits.push(init.await?);
+            }
             runs[i].push(run);
         }
     }

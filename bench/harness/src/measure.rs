@@ -25,6 +25,8 @@ pub struct Launch {
 pub struct Run {
     /// exec -> first `next` poll.
     pub init: Duration,
+    /// Init of the further starts that measure nothing else (see [`init_once`]).
+    pub more_inits: Vec<Duration>,
     /// The first invocation (event handed out -> response posted), cold.
     pub first: Duration,
     /// The other invocations, warm.
@@ -65,14 +67,20 @@ fn log_tail(log: &Path) -> String {
     lines[lines.len().saturating_sub(15)..].join("\n")
 }
 
-pub async fn run_once(
+/// A started process and the emulator it polls; the process is stopped when this is dropped.
+struct Started {
+    runtime: RuntimeEmulator,
+    child: Guard,
+    /// exec -> first `next` poll.
+    init: Duration,
+}
+
+async fn start(
     name: &str,
     launch: &Launch,
-    invocations: usize,
-    pause: Duration,
     database: &Path,
     log: &Path,
-) -> Result<Run, String> {
+) -> Result<Started, String> {
     let runtime = RuntimeEmulator::start().await;
     let output = std::fs::File::create(log).map_err(|e| e.to_string())?;
     let mut command = Command::new(&launch.program);
@@ -110,8 +118,41 @@ pub async fn run_once(
             log_tail(log)
         ));
     };
+    let init = first_poll.saturating_duration_since(started);
+    Ok(Started {
+        runtime,
+        child,
+        init,
+    })
+}
+
+/// One start that only measures init (exec -> first `next` poll), then stops the process: init
+/// varies more from start to start than anything else measured, so it gets more samples than the
+/// full runs give.
+pub async fn init_once(
+    name: &str,
+    launch: &Launch,
+    database: &Path,
+    log: &Path,
+) -> Result<Duration, String> {
+    Ok(start(name, launch, database, log).await?.init)
+}
+
+pub async fn run_once(
+    name: &str,
+    launch: &Launch,
+    invocations: usize,
+    pause: Duration,
+    database: &Path,
+    log: &Path,
+) -> Result<Run, String> {
+    let Started {
+        runtime,
+        child,
+        init,
+    } = start(name, launch, database, log).await?;
     let mut run = Run {
-        init: first_poll.saturating_duration_since(started),
+        init,
         ..Run::default()
     };
     let mut posted = Vec::with_capacity(invocations);

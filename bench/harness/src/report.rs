@@ -35,7 +35,10 @@ pub struct Summary {
 
 impl Summary {
     pub fn of(name: &str, binary_bytes: Option<u64>, runs: &[Run]) -> Self {
-        let inits: Vec<Duration> = runs.iter().map(|r| r.init).collect();
+        let inits: Vec<Duration> = runs
+            .iter()
+            .flat_map(|r| std::iter::once(r.init).chain(r.more_inits.iter().copied()))
+            .collect();
         let firsts: Vec<Duration> = runs.iter().map(|r| r.first).collect();
         let warm: Vec<Duration> = runs.iter().flat_map(|r| r.warm.clone()).collect();
         let after: Vec<Duration> = runs.iter().flat_map(|r| r.after_response.clone()).collect();
@@ -78,6 +81,8 @@ pub struct Context {
     pub command: String,
     pub machine: Vec<String>,
     pub rounds: usize,
+    /// Further starts per variant and round that only measure init.
+    pub init_starts: usize,
     pub invocations: usize,
     pub pause: Duration,
     pub otlp_requests: usize,
@@ -107,7 +112,8 @@ pub fn markdown(context: &Context, summaries: &[Summary]) -> String {
         "Method: a Lambda Runtime API emulator on loopback (`bench/harness`, on the testkit's emulator) \
          starts each variant's process, {} times per variant, interleaved round by round so machine \
          noise hits every variant alike, and hands it {} API Gateway events one after another. \
-         **init** = exec -> first `next` poll (median, min-max over the starts); **first** = the cold \
+         **init** = exec -> first `next` poll (median, min-max over {} starts: each round's, and {} more \
+         per round that are stopped at their first poll, as init varies most from start to start); **first** = the cold \
          invocation; **warm** = event handed out -> response posted, over the other {} invocations of \
          every start, each handed out {} ms after the function asked for it (the same idle time for \
          every variant: events back to back would favour the functions that ask again at once over \
@@ -125,6 +131,8 @@ pub fn markdown(context: &Context, summaries: &[Summary]) -> String {
          Every answer is checked (200) or the run fails.\n",
         context.rounds,
         context.invocations,
+        context.rounds * (1 + context.init_starts),
+        context.init_starts,
         context.invocations.saturating_sub(1),
         context.pause.as_millis(),
         context.xray_documents,
@@ -323,6 +331,7 @@ mod tests {
         Run {
             init: ms(init),
             first: ms(init),
+            more_inits: Vec::new(),
             warm: warm.iter().map(|&n| ms(n)).collect(),
             after_response: vec![ms(1)],
             peak_rss_kib: rss,
@@ -363,6 +372,7 @@ mod tests {
             command: "scripts/bench".into(),
             machine: vec!["a machine".into()],
             rounds: 1,
+            init_starts: 0,
             invocations: 4,
             pause: Duration::from_millis(20),
             otlp_requests: 3,

@@ -64,7 +64,8 @@ fn secret_parameters() -> Option<(Option<String>, Option<String>)> {
 }
 
 /// Reads the secrets from SSM Parameter Store (SecureStrings, decrypted), in the background: the
-/// telemetry starts this after init, so neither the cold start nor any response waits for it.
+/// telemetry starts this after the first response, so neither the cold start nor any response
+/// waits for it.
 /// A secret that cannot be read leaves its exporter off, with a warning (never the value).
 async fn read_secrets(rollbar: Option<String>, honeycomb: Option<String>) -> LateSecrets {
     let ssm = aws_sdk_ssm::Client::new(&cruddur_core::aws::sdk_config("SSM"));

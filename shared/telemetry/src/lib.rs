@@ -73,25 +73,19 @@ pub type Error = lambda_runtime::Error;
 
 /// Builds the telemetry and installs it as the process's `tracing` subscriber. [`run`] and
 /// [`run_events`] call it; call it yourself to assemble your own runtime from the layers.
-/// With late secrets (see [`Settings::secrets_later`]), it starts reading them in the background:
-/// call it inside the tokio runtime.
+/// Late secrets (see [`Settings::secrets_later`]) are read from the first [`Telemetry::flush`]
+/// on, in a task of the runtime the flush runs on.
 pub fn init(settings: Settings) -> Telemetry {
     panics::install_hook();
-    let secrets = settings.secrets.as_ref().and_then(|s| s.take());
+    let secrets_later = settings.secrets.is_some();
     let (telemetry, subscriber) = Telemetry::build(settings);
     if tracing::subscriber::set_global_default(subscriber).is_err() {
         eprintln!("telemetry: a global tracing subscriber was already set; keeping it");
     }
-    match secrets {
-        Some(read) => {
-            tracing::info!(target: "telemetry", "error reports and OTLP export start once their secrets are read (off until then)");
-            let late = telemetry.clone();
-            tokio::spawn(async move { late.provide_secrets(read.await) });
-        }
-        None if !telemetry.reports_errors() => {
-            tracing::info!(target: "telemetry", "ROLLBAR_ACCESS_TOKEN is not set: error reports to Rollbar are off");
-        }
-        None => {}
+    if secrets_later {
+        tracing::info!(target: "telemetry", "error reports and OTLP export start once their secrets are read (off until then)");
+    } else if !telemetry.reports_errors() {
+        tracing::info!(target: "telemetry", "ROLLBAR_ACCESS_TOKEN is not set: error reports to Rollbar are off");
     }
     telemetry
 }

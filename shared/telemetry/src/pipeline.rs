@@ -150,6 +150,7 @@ impl Telemetry {
     /// Exports the invocation's spans and delivers its error reports, each within its deadline.
     /// The runtime calls it after each response (see [`crate::InvocationLayer`]).
     pub async fn flush(&self) {
+        self.start_reading_secrets();
         let spans = async {
             if !self.exports.is_empty() && !self.exports.flush(self.settings.flush_timeout).await {
                 tracing::debug!(target: "telemetry", "span export took longer than its deadline; moving on");
@@ -161,6 +162,17 @@ impl Telemetry {
             }
         };
         tokio::join!(spans, reports);
+    }
+
+    /// Starts reading the late secrets, once: from the first flush, which runs after the first
+    /// response. Spawned at init instead, on the current-thread runtime a function runs on, the
+    /// task would run (building its client, sending its request) before the runtime's first
+    /// poll for an event, and so lengthen every cold start.
+    fn start_reading_secrets(&self) {
+        if let Some(read) = self.settings.secrets.as_ref().and_then(|s| s.take()) {
+            let late = self.clone();
+            tokio::spawn(async move { late.provide_secrets(read.await) });
+        }
     }
 
     /// The counters so far.
