@@ -19,16 +19,11 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::{Credentials, SharedCredentialsProvider, SharedHttpClient};
 use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
 
+use crate::config::env_var as env;
+
 /// The region a local endpoint is addressed in when none is set (DynamoDB Local and moto accept
 /// any).
 const LOCAL_REGION: &str = "us-east-1";
-
-fn env(name: &str) -> Option<String> {
-    std::env::var(name)
-        .ok()
-        .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty())
-}
 
 /// An HTTPS client for the SDK: rustls on ring. The tools hand it to aws-config's loader too, so
 /// no crate of the workspace turns on the SDK's aws-lc client, which Cargo would then link into

@@ -30,6 +30,17 @@ pub struct Config {
     pub feed_shards: u32,
 }
 
+/// A setting's value: trimmed, and `None` when unset or blank (a blank variable means "not set",
+/// as templates and shells often leave them).
+fn trimmed(value: Option<String>) -> Option<String> {
+    value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
+/// An environment variable read as a setting (see [`trimmed`]).
+pub fn env_var(name: &str) -> Option<String> {
+    trimmed(std::env::var(name).ok())
+}
+
 impl Config {
     pub fn from_env() -> Self {
         Self::from_lookup(|name| std::env::var(name).ok())
@@ -37,11 +48,7 @@ impl Config {
 
     /// Builds the configuration from any variable source (tests pass a map).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Self {
-        let non_empty = |name: &str| {
-            get(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        };
+        let non_empty = |name: &str| trimmed(get(name));
         let allowed_origins = ["FRONTEND_URL", "BACKEND_URL"]
             .iter()
             .filter_map(|name| non_empty(name))

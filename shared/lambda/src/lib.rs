@@ -53,13 +53,11 @@ pub fn telemetry_settings(config: &Config) -> Settings {
 
 /// The names of the SSM parameters holding secrets, if any is configured.
 fn secret_parameters() -> Option<(Option<String>, Option<String>)> {
-    let name = |var: &str| {
-        std::env::var(var)
-            .ok()
-            .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty())
-    };
-    let (rollbar, honeycomb) = (name(ROLLBAR_TOKEN_PARAMETER), name(HONEYCOMB_KEY_PARAMETER));
+    use cruddur_core::config::env_var;
+    let (rollbar, honeycomb) = (
+        env_var(ROLLBAR_TOKEN_PARAMETER),
+        env_var(HONEYCOMB_KEY_PARAMETER),
+    );
     (rollbar.is_some() || honeycomb.is_some()).then_some((rollbar, honeycomb))
 }
 

@@ -224,7 +224,7 @@ mod tests {
             self.most_in_flight.set(self.most_in_flight.get().max(now));
             // A read waits on the network: let the others start meanwhile.
             tokio::task::yield_now().await;
-            self.in_flight.set(now - 1);
+            self.in_flight.set(self.in_flight.get() - 1);
             let mut all = self.shards[shard].clone();
             all.sort();
             if order == Order::NewestFirst {
