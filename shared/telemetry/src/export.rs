@@ -64,8 +64,7 @@ impl fmt::Debug for ExportPath {
 
 impl ExportPath {
     /// The path and its exporter thread, which starts with the first flush. `make` builds the
-    /// exporter on that thread, so clients that must not be built inside an async runtime
-    /// (reqwest's blocking client) are safe.
+    /// exporter on that thread, off the cold-start path.
     fn new<E, F>(name: &'static str, queue_size: usize, transform: Transform, make: F) -> Self
     where
         E: SpanExporter + 'static,

@@ -50,6 +50,7 @@ mod pipeline;
 mod propagation;
 mod rollbar;
 mod settings;
+mod transport;
 mod worker;
 mod xray;
 

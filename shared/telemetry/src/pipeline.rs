@@ -30,6 +30,7 @@ use crate::metrics::EmfLayer;
 use crate::propagation::XRAY_UNSAMPLED;
 use crate::rollbar::{ReportLayer, Reporter};
 use crate::settings::{LateSecrets, Settings};
+use crate::transport::BlockingHttp;
 use crate::xray::{xray_attributes, DaemonStats, UdpDaemonClient};
 
 /// The OTLP exports' extra headers; unset while they are still to arrive with the late secrets.
@@ -241,7 +242,7 @@ impl Telemetry {
 fn is_application_span(metadata: &Metadata<'_>) -> bool {
     const INTERNAL: [&str; 9] = [
         "opentelemetry",
-        "reqwest",
+        "ureq",
         "hyper",
         "h2",
         "rustls",
@@ -321,10 +322,10 @@ fn exports(
     exports
 }
 
-/// Makes ring rustls' process-wide crypto provider, which the OTLP and Rollbar clients (reqwest
-/// without a bundled provider) use. Ring rather than reqwest's default aws-lc: the AWS SDK
-/// clients of an application can use ring too, and one TLS stack is half the bytes of two. An
-/// application that installed its own provider first keeps it.
+/// Makes ring rustls' process-wide crypto provider, which the OTLP and Rollbar client (ureq
+/// without a bundled provider, see `transport`) uses. Ring: the AWS SDK clients of an
+/// application can use ring too, and one TLS stack is half the bytes of two. An application that
+/// installed its own provider first keeps it.
 fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
@@ -340,6 +341,7 @@ fn otlp_exporter(
     let mut builder = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
         .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+        .with_http_client(BlockingHttp::new(settings.otlp_timeout))
         .with_retry_policy(opentelemetry_otlp::RetryPolicy::disabled());
     if !headers.is_empty() {
         builder = builder.with_headers(headers.into_iter().collect());

@@ -16,6 +16,7 @@ use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use opentelemetry_http::Request;
 use serde_json::{json, Map, Value};
 use tokio::sync::oneshot;
 use tracing::field::{Field, Visit};
@@ -28,6 +29,7 @@ use tracing_subscriber::Layer;
 use crate::context::{closing_context, InvocationContext, INVOCATION_SPAN};
 use crate::panics::Frame;
 use crate::settings::RollbarSettings;
+use crate::transport::BlockingHttp;
 use crate::worker::Worker;
 
 /// The window a 429 pauses sending for when Rollbar does not say.
@@ -311,23 +313,11 @@ fn deliver(
     stats: &ReporterStats,
 ) {
     // Built with the first report, off the cold-start path.
-    let mut client = None;
+    let mut http = None;
     let mut paused_until: Option<Instant> = None;
     let mut failure_logged = false;
     for job in receiver {
-        if client.is_none() {
-            match reqwest::blocking::Client::builder()
-                .timeout(settings.timeout)
-                .build()
-            {
-                Ok(built) => client = Some(built),
-                Err(err) => {
-                    tracing::warn!(target: "telemetry", error = %err, "cannot build the Rollbar HTTP client; error reports are off");
-                    return;
-                }
-            }
-        }
-        let Some(client) = &client else { return };
+        let client = http.get_or_insert_with(|| BlockingHttp::new(settings.timeout));
         if paused_until.is_some_and(|until| Instant::now() < until) {
             stats.rate_limited.fetch_add(1, Ordering::Relaxed);
             let _ = job.done.send(());
@@ -375,14 +365,16 @@ enum Attempt {
     GiveUp(String),
 }
 
-fn post(client: &reqwest::blocking::Client, endpoint: &str, token: &str, body: &str) -> Attempt {
-    let response = client
-        .post(endpoint)
+fn post(client: &BlockingHttp, endpoint: &str, token: &str, body: &str) -> Attempt {
+    let request = Request::post(endpoint)
         .header("X-Rollbar-Access-Token", token)
         .header("Content-Type", "application/json")
-        .body(body.to_owned())
-        .send();
-    match response {
+        .body(body.as_bytes());
+    let request = match request {
+        Ok(request) => request,
+        Err(err) => return Attempt::GiveUp(format!("cannot address Rollbar at {endpoint}: {err}")),
+    };
+    match client.send(request) {
         Err(err) => Attempt::Retry(err.to_string()),
         Ok(r) if r.status().is_success() => Attempt::Delivered,
         Ok(r) if r.status().as_u16() == 429 => Attempt::RateLimited(

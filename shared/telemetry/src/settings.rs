@@ -29,6 +29,7 @@ pub struct Settings {
     pub(crate) xray_daemon_address: String,
     pub(crate) otlp_endpoint: Option<String>,
     pub(crate) otlp_sample_ratio: f64,
+    pub(crate) otlp_timeout: Duration,
     pub(crate) flush_timeout: Duration,
     pub(crate) queue_size: usize,
     pub(crate) metrics_namespace: Option<String>,
@@ -127,6 +128,7 @@ impl Settings {
     /// | `AWS_XRAY_DAEMON_ADDRESS` | `127.0.0.1:2000` | `host:port` or Lambda's `tcp:.. udp:..` |
     /// | `OTEL_EXPORTER_OTLP_ENDPOINT`, `..._TRACES_ENDPOINT` | – | OTLP/HTTP export on when set |
     /// | `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG` | `always_on` | OTLP sampling |
+    /// | `OTEL_EXPORTER_OTLP_TIMEOUT`, `..._TRACES_TIMEOUT` | `10000` | ms one OTLP request may take |
     /// | `OTEL_BSP_EXPORT_TIMEOUT` | `1000` | ms the runtime waits for the export after a response |
     /// | `OTEL_BSP_MAX_QUEUE_SIZE` | `2048` | spans held per exporter between flushes |
     /// | `METRICS_NAMESPACE` | the service name | CloudWatch namespace of EMF metrics |
@@ -163,6 +165,10 @@ impl Settings {
                 vars.text("OTEL_TRACES_SAMPLER").as_deref(),
                 vars.text("OTEL_TRACES_SAMPLER_ARG").as_deref(),
             ),
+            otlp_timeout: Duration::from_millis(vars.parsed(
+                "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+                vars.parsed("OTEL_EXPORTER_OTLP_TIMEOUT", 10_000),
+            )),
             flush_timeout: Duration::from_millis(vars.parsed("OTEL_BSP_EXPORT_TIMEOUT", 1000)),
             queue_size: vars
                 .parsed("OTEL_BSP_MAX_QUEUE_SIZE", 2048usize)
@@ -301,6 +307,7 @@ mod tests {
         assert_eq!(s.otlp_endpoint, None);
         assert_eq!(s.otlp_sample_ratio, 1.0);
         assert_eq!(s.flush_timeout, Duration::from_secs(1));
+        assert_eq!(s.otlp_timeout, Duration::from_secs(10));
         assert_eq!(s.queue_size, 2048);
         assert_eq!(s.metrics_namespace(), "unknown_service");
         assert!(!s.tracing_disabled && !s.local);
@@ -315,6 +322,7 @@ mod tests {
         let s = settings(&[
             ("OTEL_BSP_EXPORT_TIMEOUT", "250"),
             ("OTEL_BSP_MAX_QUEUE_SIZE", "9"),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "3000"),
         ])
         .default_service_name("cruddur")
         .rollbar_environment("beta")
@@ -325,6 +333,7 @@ mod tests {
         assert_eq!(s.rollbar.environment(), "beta");
         assert!(s.local);
         assert_eq!(s.flush_timeout, Duration::from_millis(250));
+        assert_eq!(s.otlp_timeout, Duration::from_secs(3));
         assert_eq!(s.queue_size, 9);
         assert!(s
             .annotations

@@ -6,7 +6,8 @@ use cruddur_core::testing::event_json;
 use cruddur_testkit::http::SinkBehavior;
 use cruddur_testkit::process::release_example;
 use cruddur_testkit::{
-    lambda_trace_header, FunctionProcess, HttpSink, Recorded, RuntimeEmulator, XrayCollector,
+    lambda_trace_header, otlp, FunctionProcess, HttpSink, Recorded, RuntimeEmulator, TlsTerminator,
+    XrayCollector,
 };
 use serde_json::Value;
 
@@ -112,6 +113,72 @@ async fn the_test_route_reports_its_warning_before_the_next_poll() {
         .ends_with("/rollbar/test"));
     assert_eq!(data["request"]["route"], "/rollbar/test");
     assert!(data["request"]["headers"].get("user-agent").is_some());
+}
+
+/// In AWS both telemetry clients speak HTTPS (Rollbar, Honeycomb). Here each sink sits behind a
+/// TLS terminator with its own self-signed certificate: with both certificates in
+/// `SSL_CERT_FILE` the report and the spans arrive; trusting only one, the other is refused and
+/// the function still answers and keeps serving.
+#[tokio::test]
+async fn reports_and_spans_reach_https_endpoints_the_process_trusts() {
+    let dir = std::env::temp_dir().join(format!("cruddur-telemetry-tls-{}", std::process::id()));
+    let (rollbar, spans) = (HttpSink::start().await, HttpSink::start().await);
+    let upstream = |sink: &HttpSink| sink.url().trim_start_matches("http://").to_owned();
+    let rollbar_tls = TlsTerminator::start(&upstream(&rollbar), &dir.join("rollbar")).await;
+    let spans_tls = TlsTerminator::start(&upstream(&spans), &dir.join("otlp")).await;
+    let read = |path: &std::path::Path| std::fs::read_to_string(path).unwrap();
+    let both = dir.join("both.pem");
+    std::fs::write(
+        &both,
+        read(rollbar_tls.certificate()) + &read(spans_tls.certificate()),
+    )
+    .unwrap();
+    let rollbar_endpoint = format!("{}/api/1/item/", rollbar_tls.endpoint());
+    let otlp_endpoint = spans_tls.endpoint();
+
+    for (trusted, expect_spans) in [(both.as_path(), true), (rollbar_tls.certificate(), false)] {
+        let runtime = RuntimeEmulator::start().await;
+        let xray = XrayCollector::start();
+        let env = [
+            ("ROLLBAR_ACCESS_TOKEN", TOKEN),
+            ("ROLLBAR_ENDPOINT", rollbar_endpoint.as_str()),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", otlp_endpoint.as_str()),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "x-honeycomb-team=test-key"),
+            ("SSL_CERT_FILE", trusted.to_str().unwrap()),
+            ("CRUDDUR_STAGE", "prod"),
+            ("AWS_XRAY_DAEMON_ADDRESS", xray.address()),
+            ("ROLLBAR_TIMEOUT_MS", "10000"),
+            ("OTEL_BSP_EXPORT_TIMEOUT", "10000"),
+        ];
+        let _process = FunctionProcess::spawn("rollbar-test", &runtime.address(), &env);
+        let before = (rollbar.requests().len(), spans.requests().len());
+        for _ in 0..2 {
+            let outcome = runtime
+                .invoke(&event_json("rollbar-test"), None, WAIT)
+                .await
+                .unwrap();
+            assert_eq!(outcome.http().0, 200);
+        }
+        // Both exports end before the next poll.
+        runtime.wait_for_polls(3, WAIT).await;
+        let reports = &rollbar.requests()[before.0..];
+        assert_eq!(reports.len(), 2, "one report per invocation over TLS");
+        assert_eq!(reports[0].header("x-rollbar-access-token"), Some(TOKEN));
+        assert_eq!(reports[0].json()["data"]["level"], "warning");
+        let exported = &spans.requests()[before.1..];
+        if expect_spans {
+            assert_eq!(exported[0].header("x-honeycomb-team"), Some("test-key"));
+            assert!(otlp::spans(exported)
+                .iter()
+                .any(|(_, span)| span.name == "rollbar-test"));
+        } else {
+            assert!(
+                exported.is_empty(),
+                "an endpoint whose certificate is not trusted gets nothing"
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]
