@@ -224,7 +224,7 @@ fn comparisons(named: &Named) -> String {
                 "- {endpoint}: init of the traced function within 1.5x of the bare hello: {r:.2}x, {}.{}",
                 verdict(r <= 1.5),
                 if r <= 1.5 { "" } else {
-                    " Why: the function's binary (AWS SDK, SQLite, rustls, the telemetry pipeline) is several times the hello's, with about six times its dynamic relocations for the loader to apply at exec, and init builds the telemetry pipeline (tracer provider, resource, subscriber); the hello does none of that."
+                    " Why: the function's binary (AWS SDK, SQLite, rustls, the telemetry pipeline) is several times the hello's for the loader to map, and init builds the telemetry pipeline (tracer provider, resource, subscriber); the hello does none of that."
                 }
             );
         }
