@@ -246,8 +246,9 @@ impl Settings {
 
     /// Secrets the application reads after init, off the cold start and off every response path
     /// (`read` runs in the background from the first [`Telemetry::flush`](crate::Telemetry::flush),
-    /// after the first response): Rollbar's token and the OTLP headers. Until they arrive, error reports and OTLP export are off (said once in
-    /// the log); a value the environment already gives is kept.
+    /// after the first response): Rollbar's token and the OTLP headers. Until they arrive, error
+    /// reports and OTLP export are off (said once in the log); a value the environment already
+    /// gives is kept.
     pub fn secrets_later(
         mut self,
         read: impl Future<Output = LateSecrets> + Send + 'static,
