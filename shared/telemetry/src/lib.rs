@@ -25,10 +25,11 @@
 //! }
 //! ```
 //!
-//! [`run`] serves HTTP events (API Gateway REST and HTTP APIs and Function URLs; ALB too when the
-//! application turns on lambda_http's `alb` feature) and [`run_events`] any other event.
+//! [`run`] serves HTTP events (API Gateway REST and HTTP APIs, Function URLs) and [`run_events`]
+//! any other event.
 //! Functions that assemble their own runtime use [`init`] and the layers:
-//! [`InvocationLayer`] (span, parent, flush), [`HttpEventLayer`] (malformed HTTP events),
+//! [`InvocationLayer`] (span, parent, flush), [`HttpEventLayer`] (event to request, response to
+//! the origin's format, malformed events answered 400),
 //! [`HttpLayer`] (access line, status flags) and [`CatchPanicLayer`].
 //!
 //! The OTLP and Rollbar clients speak TLS through rustls with ring, which [`Telemetry::build`]
@@ -102,8 +103,7 @@ fn flush_of(
     }
 }
 
-/// Runs an HTTP function (API Gateway REST or HTTP API, Function URL; ALB with lambda_http's `alb`
-/// feature) with telemetry.
+/// Runs an HTTP function (API Gateway REST or HTTP API, Function URL) with telemetry.
 pub async fn run<S>(settings: Settings, handler: S) -> Result<(), Error>
 where
     S: Service<Request, Response = Response<Body>> + Send + 'static,
@@ -116,8 +116,7 @@ where
     let handler = HttpLayer::new()
         .describing_requests(telemetry.reports_errors())
         .layer(CatchPanicLayer::new(bodies.internal_error.as_str()).layer(handler));
-    let service =
-        HttpEventLayer::new(bodies.bad_request.as_str()).layer(lambda_http::Adapter::from(handler));
+    let service = HttpEventLayer::new(bodies.bad_request.as_str()).layer(handler);
     lambda_runtime::Runtime::new(service)
         .layer(InvocationLayer::new(settings, flush_of(&telemetry)))
         .run()
