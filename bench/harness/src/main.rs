@@ -142,6 +142,7 @@ async fn run(options: Options) -> Result<(), String> {
         ssm: moto().endpoint().to_owned(),
     };
     put_secrets(&deployed.ssm).await?;
+    create_table(dynamodb).await?;
     let result = measure_all(&options, &sinks, &deployed, &work).await;
     let _ = std::fs::remove_dir_all(&work);
     let summaries = result?;
@@ -178,17 +179,34 @@ async fn run(options: Options) -> Result<(), String> {
     Ok(())
 }
 
-/// The deployed variants' secrets, as `aws ssm put-parameter` would store them.
-async fn put_secrets(endpoint: &str) -> Result<(), String> {
-    use aws_sdk_ssm::config::{BehaviorVersion, Credentials, Region};
-    let config = aws_sdk_ssm::Config::builder()
+/// A client configuration for a local stand-in (moto, DynamoDB Local), with placeholder
+/// credentials.
+fn local_config(endpoint: &str) -> aws_config::SdkConfig {
+    use aws_config::{BehaviorVersion, Region};
+    use aws_sdk_dynamodb::config::{Credentials, SharedCredentialsProvider};
+    aws_config::SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
         .http_client(cruddur_core::aws::https_client())
         .endpoint_url(endpoint)
         .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("bench", "bench", None, None, "bench"))
-        .build();
-    let ssm = aws_sdk_ssm::Client::from_conf(config);
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            "bench", "bench", None, None, "bench",
+        )))
+        .build()
+}
+
+/// The deployed variants' table, as the stack would create it, on DynamoDB Local's `endpoint`.
+async fn create_table(endpoint: &str) -> Result<(), String> {
+    let client = aws_sdk_dynamodb::Client::new(&local_config(endpoint));
+    cruddur_core::store::DynamoStore::new(client, variants::TABLE, "us-east-1")
+        .create_table()
+        .await
+        .map_err(|e| format!("cannot create {} in DynamoDB Local: {e}", variants::TABLE))
+}
+
+/// The deployed variants' secrets, as `aws ssm put-parameter` would store them.
+async fn put_secrets(endpoint: &str) -> Result<(), String> {
+    let ssm = aws_sdk_ssm::Client::new(&local_config(endpoint));
     for (name, value) in [
         (variants::ROLLBAR_PARAMETER, "bench"),
         (variants::HONEYCOMB_PARAMETER, "bench"),

@@ -62,7 +62,7 @@ pub struct Deployed {
 pub const ROLLBAR_PARAMETER: &str = "/cruddur/bench/rollbar-access-token";
 pub const HONEYCOMB_PARAMETER: &str = "/cruddur/bench/honeycomb-api-key";
 /// The table the deployed variants use.
-const TABLE: &str = "cruddur-bench";
+pub const TABLE: &str = "cruddur-bench";
 
 impl Deployed {
     /// The environment as Lambda and the stack give it: the table, DynamoDB's endpoint (only
@@ -235,7 +235,7 @@ pub const HELLO: &str = "hello (bare lambda_http)";
 pub const DEPLOYED: &str = "DynamoDB over TLS, telemetry on";
 
 /// Creates the data every run starts from: the demo data, seeded by the Rust store, in the
-/// SQLite file and (table created first) in DynamoDB.
+/// SQLite file and in DynamoDB's [`TABLE`] (which the harness creates first, as the stack would).
 pub async fn seed(database: &Path, work: &Path, deployed: &Deployed) -> Result<(), String> {
     let untraced = [("OTEL_SDK_DISABLED", "true"), ("CRUDDUR_STAGE", "bench")];
     let mut dynamodb = env(&untraced);

@@ -80,17 +80,14 @@ where
 }
 
 /// Opens the configured store: DynamoDB when `CRUDDUR_TABLE_NAME` is set, else the embedded
-/// SQLite file. Unless seeding is off, a store without the demo data gets it (and a missing
-/// DynamoDB table is created from the schema).
+/// SQLite file. Unless seeding is off, a store without the demo data gets it. The DynamoDB table
+/// must exist (the stack's, or `cruddur-store create-table` locally): a function never creates
+/// it, so no function carries the table-management calls.
 async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StoreError> {
     let store: Arc<dyn Store> = match &config.table_name {
-        Some(table) => {
-            let dynamo = DynamoStore::from_env(table.clone()).with_feed_shards(config.feed_shards);
-            if config.seed_demo_data {
-                dynamo.create_table().await?;
-            }
-            Arc::new(Traced(dynamo))
-        }
+        Some(table) => Arc::new(Traced(
+            DynamoStore::from_env(table.clone()).with_feed_shards(config.feed_shards),
+        )),
         None => Arc::new(Traced(SqliteStore::open(&config.sqlite_path)?)),
     };
     if config.seed_demo_data && !store.is_seeded().await? {

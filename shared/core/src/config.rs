@@ -21,8 +21,8 @@ pub struct Config {
     pub allowed_origins: Vec<String>,
     /// `CRUDDUR_TABLE_NAME`: use the DynamoDB store on this table instead of SQLite.
     pub table_name: Option<String>,
-    /// `CRUDDUR_SEED_DEMO_DATA` (default `true`): write the demo data into a store that lacks it
-    /// (and create a missing DynamoDB table). The deployed stack sets `false`.
+    /// `CRUDDUR_SEED_DEMO_DATA` (default `true`): write the demo data into a store that lacks it.
+    /// The deployed stack sets `false`.
     pub seed_demo_data: bool,
     /// `CRUDDUR_FEED_SHARDS` (default 32, at most 256): how many partitions the DynamoDB home
     /// feed is spread over. Every function on a table must use the same number (or a larger

@@ -1,10 +1,11 @@
-//! The built functions on DynamoDB Local give the same answers as on SQLite, and X-Ray sees the
-//! DynamoDB node.
+//! The built functions on DynamoDB Local give the same answers as on SQLite, X-Ray sees the
+//! DynamoDB node, and a function never creates its table.
 
 use std::time::Duration;
 
 use cruddur_core::routes::{ENDPOINTS, TRIGGERS};
-use cruddur_core::testing::{event_json, events_dir};
+use cruddur_core::store::DynamoStore;
+use cruddur_core::testing::{dynamo_client, event_json, events_dir};
 use cruddur_testkit::{
     dynamo_local, lambda_trace_header, FunctionProcess, RuntimeEmulator, XrayCollector,
 };
@@ -60,6 +61,17 @@ fn events_of(function: &str) -> Vec<String> {
     names
 }
 
+/// A new table on DynamoDB Local, made as the stack (or `cruddur-store create-table`) makes it.
+async fn new_table(prefix: &str) -> String {
+    let name = format!("{prefix}-{}", std::process::id());
+    let client = dynamo_client(dynamo_local().endpoint());
+    DynamoStore::new(client, name.clone(), "us-east-1")
+        .create_table()
+        .await
+        .expect("create the table");
+    name
+}
+
 async fn answers(function: &str, events: &[String], env: &[(&str, &str)]) -> Vec<(bool, Value)> {
     let runtime = RuntimeEmulator::start().await;
     let _process = FunctionProcess::spawn(function, &runtime.address(), env);
@@ -94,7 +106,7 @@ async fn every_event_gets_the_same_answer_on_dynamodb_as_on_sqlite() {
         let events = events_of(function);
         assert!(!events.is_empty(), "{function} has events");
         let sqlite_path = dir.join(format!("{function}.db")).display().to_string();
-        let table = format!("same-{function}-{}", std::process::id());
+        let table = new_table(&format!("same-{function}")).await;
         let on_sqlite = answers(
             function,
             &events,
@@ -129,7 +141,7 @@ async fn every_event_gets_the_same_answer_on_dynamodb_as_on_sqlite() {
 async fn x_ray_sees_the_dynamodb_node() {
     let runtime = RuntimeEmulator::start().await;
     let xray = XrayCollector::start();
-    let table = format!("xray-{}", std::process::id());
+    let table = new_table("xray").await;
     let _process = FunctionProcess::spawn(
         "home-activities",
         &runtime.address(),
@@ -180,7 +192,7 @@ async fn x_ray_sees_the_dynamodb_node() {
 #[tokio::test]
 async fn a_local_endpoint_needs_no_credentials_or_region() {
     let runtime = RuntimeEmulator::start().await;
-    let table = format!("bare-{}", std::process::id());
+    let table = new_table("bare").await;
     let process = FunctionProcess::spawn(
         "home-activities",
         &runtime.address(),
@@ -205,4 +217,34 @@ async fn a_local_endpoint_needs_no_credentials_or_region() {
         Some(3),
         "created, seeded and read"
     );
+}
+
+#[tokio::test]
+async fn a_missing_table_is_unavailable_until_it_exists() {
+    let runtime = RuntimeEmulator::start().await;
+    let table = format!("missing-{}", std::process::id());
+    let _process = FunctionProcess::spawn(
+        "home-activities",
+        &runtime.address(),
+        &[
+            ("CRUDDUR_TABLE_NAME", &table),
+            ("AWS_ENDPOINT_URL_DYNAMODB", dynamo_local().endpoint()),
+        ],
+    );
+    let home = event_json("home-activities");
+    let outcome = runtime.invoke(&home, None, WAIT).await.unwrap();
+    let (status, body, _) = outcome.http();
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body, serde_json::json!(["service_unavailable"]));
+
+    // The stack (here: the test) creates the table; the next request opens the store and seeds it.
+    let client = dynamo_client(dynamo_local().endpoint());
+    DynamoStore::new(client, table, "us-east-1")
+        .create_table()
+        .await
+        .unwrap();
+    let outcome = runtime.invoke(&home, None, WAIT).await.unwrap();
+    let (status, body, _) = outcome.http();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body.as_array().map(Vec::len), Some(3));
 }
