@@ -12,6 +12,12 @@
 
 use std::time::Duration;
 
+/// Each connection's read and write buffers (ureq's default: 128 KiB each, zero-filled when the
+/// connection opens, so a TLS connection held half a megabyte of resident memory). Requests and
+/// answers of any size pass through them in pieces; 16 KiB holds a whole TLS record and any
+/// response head Rollbar or an OTLP endpoint sends.
+const BUFFER_BYTES: usize = 16 * 1024;
+
 use async_trait::async_trait;
 use opentelemetry_http::{Bytes, HttpClient, HttpError, Request, Response};
 use ureq::tls::{RootCerts, TlsConfig, TlsProvider};
@@ -28,6 +34,9 @@ impl BlockingHttp {
             .timeout_global(Some(timeout))
             // Statuses are the caller's to judge (Rollbar's 429, OTLP's partial success).
             .http_status_as_error(false)
+            .input_buffer_size(BUFFER_BYTES)
+            .output_buffer_size(BUFFER_BYTES)
+            .max_response_header_size(BUFFER_BYTES)
             .tls_config(
                 TlsConfig::builder()
                     .provider(TlsProvider::Rustls)
@@ -54,5 +63,39 @@ impl HttpClient for BlockingHttp {
     async fn send_bytes(&self, request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
         let (parts, body) = request.into_parts();
         Ok(self.send(Request::from_parts(parts, &body[..]))?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use cruddur_testkit::http::{HttpSink, SinkBehavior};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn bodies_larger_than_the_buffers_go_out_and_come_back_whole() {
+        let answer: String = (0..200_000)
+            .map(|i| char::from(b'a' + (i % 26) as u8))
+            .collect();
+        let sink = HttpSink::with_behavior(SinkBehavior {
+            body: answer.clone(),
+            ..SinkBehavior::default()
+        })
+        .await;
+        let sent: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
+        let url = format!("{}/v1/traces", sink.url());
+        let request_body = sent.clone();
+        let response = tokio::task::spawn_blocking(move || {
+            let request = Request::post(url).body(&request_body[..]).unwrap();
+            BlockingHttp::new(Duration::from_secs(10)).send(request)
+        })
+        .await
+        .unwrap()
+        .expect("the request succeeds");
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.body().as_ref(), answer.as_bytes());
+        let requests = sink.requests();
+        assert_eq!(requests.len(), 1);
+        assert_eq!(requests[0].body, sent);
     }
 }
