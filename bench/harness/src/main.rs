@@ -180,8 +180,8 @@ async fn run(options: Options) -> Result<(), String> {
 }
 
 /// A client configuration for a local stand-in (moto, DynamoDB Local), with placeholder
-/// credentials.
-fn local_config(endpoint: &str) -> aws_config::SdkConfig {
+/// credentials under `access_key_id`.
+fn local_config(endpoint: &str, access_key_id: &str) -> aws_config::SdkConfig {
     use aws_config::{BehaviorVersion, Region};
     use aws_sdk_dynamodb::config::{Credentials, SharedCredentialsProvider};
     aws_config::SdkConfig::builder()
@@ -190,14 +190,19 @@ fn local_config(endpoint: &str) -> aws_config::SdkConfig {
         .endpoint_url(endpoint)
         .region(Region::new("us-east-1"))
         .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-            "bench", "bench", None, None, "bench",
+            access_key_id,
+            "bench",
+            None,
+            None,
+            "bench",
         )))
         .build()
 }
 
 /// The deployed variants' table, as the stack would create it, on DynamoDB Local's `endpoint`.
 async fn create_table(endpoint: &str) -> Result<(), String> {
-    let client = aws_sdk_dynamodb::Client::new(&local_config(endpoint));
+    let config = local_config(endpoint, variants::ACCESS_KEY_ID);
+    let client = aws_sdk_dynamodb::Client::new(&config);
     cruddur_core::store::DynamoStore::new(client, variants::TABLE, "us-east-1")
         .create_table()
         .await
@@ -206,7 +211,7 @@ async fn create_table(endpoint: &str) -> Result<(), String> {
 
 /// The deployed variants' secrets, as `aws ssm put-parameter` would store them.
 async fn put_secrets(endpoint: &str) -> Result<(), String> {
-    let ssm = aws_sdk_ssm::Client::new(&local_config(endpoint));
+    let ssm = aws_sdk_ssm::Client::new(&local_config(endpoint, "bench"));
     for (name, value) in [
         (variants::ROLLBAR_PARAMETER, "bench"),
         (variants::HONEYCOMB_PARAMETER, "bench"),

@@ -61,6 +61,9 @@ pub struct Deployed {
 /// The SSM parameters the deployed variants read their secrets from.
 pub const ROLLBAR_PARAMETER: &str = "/cruddur/bench/rollbar-access-token";
 pub const HONEYCOMB_PARAMETER: &str = "/cruddur/bench/honeycomb-api-key";
+/// The access key of the deployed variants' (temporary) credentials. DynamoDB Local keeps a
+/// set of tables per access key and region, so their table is created under it too.
+pub const ACCESS_KEY_ID: &str = "ASIABENCHBENCHBENCH";
 /// The table the deployed variants use.
 pub const TABLE: &str = "cruddur-bench";
 
@@ -87,7 +90,7 @@ impl Deployed {
                 "SSL_CERT_FILE",
                 self.certificate.to_str().unwrap_or_default(),
             ),
-            ("AWS_ACCESS_KEY_ID", "ASIABENCHBENCHBENCH"),
+            ("AWS_ACCESS_KEY_ID", ACCESS_KEY_ID),
             ("AWS_SECRET_ACCESS_KEY", "bench-secret"),
             ("AWS_SESSION_TOKEN", "bench-session-token"),
         ])
