@@ -23,8 +23,7 @@ use serde_json::Value;
 
 use crate::http::record_answer;
 use crate::panics::catch;
-
-const X_AMZN_TRACE_ID: HeaderName = HeaderName::from_static("x-amzn-trace-id");
+use crate::propagation::XRAY_TRACE_HEADER;
 
 /// An invocation's event: the HTTP request it carries, or why it carries none.
 pub struct HttpEvent {
@@ -161,7 +160,9 @@ fn into_request(event: LambdaRequest, context: lambda_runtime::Context) -> Reque
         .as_deref()
         .and_then(|id| HeaderValue::from_str(id).ok())
     {
-        request.headers_mut().insert(X_AMZN_TRACE_ID, header);
+        request
+            .headers_mut()
+            .insert(HeaderName::from_static(XRAY_TRACE_HEADER), header);
     }
     request.with_lambda_context(context)
 }

@@ -25,7 +25,7 @@ use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::context::INVOCATION_SPAN;
-use crate::propagation::{xray_trace_id, XRAY_UNSAMPLED};
+use crate::propagation::{xray_trace_id, XRAY_TRACE_HEADER, XRAY_UNSAMPLED};
 use crate::settings::Settings;
 
 /// True until the first invocation of this process has begun.
@@ -47,7 +47,7 @@ pub(crate) enum Parent {
 /// sampled; a missing or malformed header (or one without a `Parent`) gives `None`.
 fn trace_context(header: Option<&str>) -> Option<(SpanContext, bool)> {
     let header = header?;
-    let carrier = HashMap::from([("x-amzn-trace-id".to_owned(), header.to_owned())]);
+    let carrier = HashMap::from([(XRAY_TRACE_HEADER.to_owned(), header.to_owned())]);
     let propagator =
         XrayPropagator::new().with_missing_sampled_behavior(MissingSampledBehavior::Sampled);
     let extracted = propagator.extract(&carrier);
@@ -79,7 +79,7 @@ pub(crate) fn parent_from_event(event: &[u8]) -> Parent {
         .and_then(|headers| {
             headers
                 .iter()
-                .find(|(name, _)| name.eq_ignore_ascii_case("x-amzn-trace-id"))
+                .find(|(name, _)| name.eq_ignore_ascii_case(XRAY_TRACE_HEADER))
         })
         .and_then(|(_, value)| value.as_str());
     match trace_context(header) {

@@ -6,6 +6,9 @@ use opentelemetry_aws::trace::XrayPropagator;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
+/// The X-Ray trace header: Lambda's, API Gateway's, and the one outgoing calls carry.
+pub(crate) const XRAY_TRACE_HEADER: &str = "x-amzn-trace-id";
+
 /// Trace-state key marking a trace that Lambda's X-Ray sampling left out (`xray=0`): the spans
 /// are still recorded for the OTLP backend, which samples on its own; only X-Ray drops them.
 pub(crate) const XRAY_UNSAMPLED: (&str, &str) = ("xray", "0");
