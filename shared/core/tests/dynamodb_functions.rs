@@ -4,8 +4,7 @@
 use std::time::Duration;
 
 use cruddur_core::routes::{ENDPOINTS, TRIGGERS};
-use cruddur_core::store::DynamoStore;
-use cruddur_core::testing::{dynamo_client, event_json, events_dir};
+use cruddur_core::testing::{dynamo_client_store, dynamo_store, event_json, events_dir};
 use cruddur_testkit::{
     dynamo_local, lambda_trace_header, FunctionProcess, RuntimeEmulator, XrayCollector,
 };
@@ -62,14 +61,11 @@ fn events_of(function: &str) -> Vec<String> {
 }
 
 /// A new table on DynamoDB Local, made as the stack (or `cruddur-store create-table`) makes it.
-async fn new_table(prefix: &str) -> String {
-    let name = format!("{prefix}-{}", std::process::id());
-    let client = dynamo_client(dynamo_local().endpoint());
-    DynamoStore::new(client, name.clone(), "us-east-1")
-        .create_table()
+async fn new_table() -> String {
+    dynamo_store(dynamo_local().endpoint())
         .await
-        .expect("create the table");
-    name
+        .table()
+        .to_owned()
 }
 
 async fn answers(function: &str, events: &[String], env: &[(&str, &str)]) -> Vec<(bool, Value)> {
@@ -106,7 +102,7 @@ async fn every_event_gets_the_same_answer_on_dynamodb_as_on_sqlite() {
         let events = events_of(function);
         assert!(!events.is_empty(), "{function} has events");
         let sqlite_path = dir.join(format!("{function}.db")).display().to_string();
-        let table = new_table(&format!("same-{function}")).await;
+        let table = new_table().await;
         let on_sqlite = answers(
             function,
             &events,
@@ -141,7 +137,7 @@ async fn every_event_gets_the_same_answer_on_dynamodb_as_on_sqlite() {
 async fn x_ray_sees_the_dynamodb_node() {
     let runtime = RuntimeEmulator::start().await;
     let xray = XrayCollector::start();
-    let table = new_table("xray").await;
+    let table = new_table().await;
     let _process = FunctionProcess::spawn(
         "home-activities",
         &runtime.address(),
@@ -192,7 +188,7 @@ async fn x_ray_sees_the_dynamodb_node() {
 #[tokio::test]
 async fn a_local_endpoint_needs_no_credentials_or_region() {
     let runtime = RuntimeEmulator::start().await;
-    let table = new_table("bare").await;
+    let table = new_table().await;
     let process = FunctionProcess::spawn(
         "home-activities",
         &runtime.address(),
@@ -222,7 +218,9 @@ async fn a_local_endpoint_needs_no_credentials_or_region() {
 #[tokio::test]
 async fn a_missing_table_is_unavailable_until_it_exists() {
     let runtime = RuntimeEmulator::start().await;
-    let table = format!("missing-{}", std::process::id());
+    // A table named, not created.
+    let store = dynamo_client_store(dynamo_local().endpoint());
+    let table = store.table().to_owned();
     let _process = FunctionProcess::spawn(
         "home-activities",
         &runtime.address(),
@@ -238,11 +236,7 @@ async fn a_missing_table_is_unavailable_until_it_exists() {
     assert_eq!(body, serde_json::json!(["service_unavailable"]));
 
     // The stack (here: the test) creates the table; the next request opens the store and seeds it.
-    let client = dynamo_client(dynamo_local().endpoint());
-    DynamoStore::new(client, table, "us-east-1")
-        .create_table()
-        .await
-        .unwrap();
+    store.create_table().await.unwrap();
     let outcome = runtime.invoke(&home, None, WAIT).await.unwrap();
     let (status, body, _) = outcome.http();
     assert_eq!(status, 200, "{body}");
