@@ -50,6 +50,7 @@ mod panics;
 mod pipeline;
 mod propagation;
 mod rollbar;
+mod segment;
 mod settings;
 mod transport;
 mod worker;

@@ -10,10 +10,8 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry::KeyValue;
 use opentelemetry_aws::detector::LambdaResourceDetector;
 use opentelemetry_aws::trace::XrayIdGenerator;
-use opentelemetry_aws::xray_exporter::{SegmentTranslator, XrayExporter};
 use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::trace::{SdkTracerProvider, SpanExporter};
 use opentelemetry_sdk::Resource;
@@ -31,7 +29,7 @@ use crate::propagation::XRAY_UNSAMPLED;
 use crate::rollbar::{ReportLayer, Reporter};
 use crate::settings::{LateSecrets, Settings};
 use crate::transport::BlockingHttp;
-use crate::xray::{xray_attributes, DaemonStats, UdpDaemonClient};
+use crate::xray::{DaemonStats, UdpDaemonClient, XrayExporter};
 
 /// The OTLP exports' extra headers; unset while they are still to arrive with the late secrets.
 type OtlpHeaders = Arc<OnceLock<Vec<(String, String)>>>;
@@ -265,19 +263,6 @@ fn resource(settings: &Settings) -> Resource {
         .build()
 }
 
-/// The X-Ray translator's resource: all but `service.name`, so a segment is named after its
-/// function (as Lambda names it), not after the whole service.
-fn xray_resource(settings: &Settings) -> Resource {
-    let attributes: Vec<KeyValue> = resource(settings)
-        .iter()
-        .filter(|(key, _)| key.as_str() != "service.name")
-        .map(|(key, value)| KeyValue::new(key.clone(), value.clone()))
-        .collect();
-    Resource::builder_empty()
-        .with_attributes(attributes)
-        .build()
-}
-
 fn exports(
     settings: &Arc<Settings>,
     xray_documents: &Arc<DaemonStats>,
@@ -289,18 +274,14 @@ fn exports(
     let mut exports = Exports::default().with_exporter(
         "xray",
         settings.queue_size,
-        Box::new(move |mut span| {
-            if span.span_context.trace_state().get(XRAY_UNSAMPLED.0) == Some(XRAY_UNSAMPLED.1) {
-                return None;
-            }
-            xray_attributes(&mut span.attributes, &annotations);
-            Some(span)
+        Box::new(|span| {
+            (span.span_context.trace_state().get(XRAY_UNSAMPLED.0) != Some(XRAY_UNSAMPLED.1))
+                .then_some(span)
         }),
         move || {
             let client = UdpDaemonClient::new(&xray_settings.xray_daemon_address, stats);
-            let translator = SegmentTranslator::new();
-            let mut exporter = XrayExporter::new(client).with_translator(translator);
-            exporter.set_resource(&xray_resource(&xray_settings));
+            let mut exporter = XrayExporter::new(client, annotations);
+            exporter.set_resource(&resource(&xray_settings));
             Some(exporter)
         },
     );

@@ -1,28 +1,26 @@
-//! The X-Ray side: a UDP daemon client that never fails a function, and the attribute mapping
-//! that turns well-known span fields into X-Ray annotations.
+//! The X-Ray side: spans as segment documents (see `segment`) sent to the X-Ray daemon over UDP
+//! by a client that never fails a function.
 //!
-//! The client implements opentelemetry-aws's `SegmentDocumentExporter`, so `XrayExporter` does
-//! the span -> segment translation. It differs from the crate's `XrayDaemonClient` where Lambda
-//! needs it to: it accepts the `tcp:host:port udp:host:port` address form Lambda sets, it never
-//! panics (no address or socket: it stays quiet and counts), and it never sends a document over the
+//! The client accepts the `tcp:host:port udp:host:port` address form Lambda sets, never panics
+//! (no address or socket: it stays quiet and counts), and never sends a document over the
 //! daemon's 64 KiB limit (metadata is truncated and marked instead).
 
 use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use opentelemetry::{Key, KeyValue, Value};
-use opentelemetry_aws::xray_exporter::{SegmentDocument, SegmentDocumentExporter};
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{SpanData, SpanExporter};
+use opentelemetry_sdk::Resource;
 use serde_json::Value as Json;
+
+use crate::segment::{segment_document, Origin};
 
 /// The daemon protocol's header line.
 pub(crate) const DAEMON_HEADER: &[u8] = b"{\"format\": \"json\", \"version\": 1}\n";
 /// The largest datagram sent (header included). The daemon reads up to 64 KiB, but one IPv4 UDP
 /// datagram carries at most 65,507 bytes of payload: anything between would not send at all.
 pub(crate) const MAX_DATAGRAM_BYTES: usize = 65_507;
-
-/// Longest string attribute kept whole; longer ones are cut (and marked) before translation.
-pub(crate) const MAX_ATTRIBUTE_CHARS: usize = 4096;
 
 /// Parses `AWS_XRAY_DAEMON_ADDRESS`: `host:port`, or Lambda's `tcp:host:port udp:host:port`.
 pub(crate) fn daemon_address(raw: &str) -> Option<SocketAddr> {
@@ -84,10 +82,10 @@ impl UdpDaemonClient {
         }
     }
 
-    fn send(&self, document: &SegmentDocument<'_>) {
+    fn send(&self, document: &Json) {
         let Some(socket) = &self.socket else { return };
         let mut datagram = DAEMON_HEADER.to_vec();
-        let body = document.to_bytes();
+        let body = serde_json::to_vec(document).unwrap_or_default();
         match fit_document(body, MAX_DATAGRAM_BYTES - DAEMON_HEADER.len()) {
             Fitted::AsIs(body) => datagram.extend_from_slice(&body),
             Fitted::Truncated(body) => {
@@ -119,17 +117,37 @@ impl UdpDaemonClient {
     }
 }
 
-impl SegmentDocumentExporter for UdpDaemonClient {
-    type Error = std::io::Error;
+/// The X-Ray exporter: each span of a batch as one segment document to the daemon.
+#[derive(Debug)]
+pub(crate) struct XrayExporter {
+    client: UdpDaemonClient,
+    origin: Origin,
+    /// Span fields that are also annotations: (field, key).
+    annotations: Vec<(String, String)>,
+}
 
-    async fn export_segment_documents(
-        &self,
-        batch: Vec<SegmentDocument<'_>>,
-    ) -> Result<(), Self::Error> {
-        for document in &batch {
-            self.send(document);
+impl XrayExporter {
+    pub(crate) fn new(client: UdpDaemonClient, annotations: Vec<(String, String)>) -> Self {
+        Self {
+            client,
+            origin: Origin::default(),
+            annotations,
+        }
+    }
+}
+
+impl SpanExporter for XrayExporter {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        for span in &batch {
+            if let Some(document) = segment_document(span, &self.origin, &self.annotations) {
+                self.client.send(&document);
+            }
         }
         Ok(())
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.origin = Origin::from_resource(resource);
     }
 }
 
@@ -188,36 +206,6 @@ pub(crate) fn fit_document(body: Vec<u8>, limit: usize) -> Fitted {
         }
     }
     Fitted::TooLarge
-}
-
-/// Prepares a span's attributes for X-Ray. The fields named in `annotations` (field, key) also
-/// become annotations (indexed, filterable); every attribute goes to metadata too (the translator
-/// still maps the ones it knows, like `http.*` and `aws.*`), so nothing is dropped silently; long
-/// strings are cut and marked.
-pub(crate) fn xray_attributes(attributes: &mut Vec<KeyValue>, annotations: &[(String, String)]) {
-    let mut indexed = Vec::new();
-    for kv in attributes.iter_mut() {
-        if let Some((_, annotation)) = annotations
-            .iter()
-            .find(|(field, _)| kv.key.as_str() == field)
-        {
-            indexed.push(KeyValue::new(
-                Key::from(format!("annotation.{annotation}")),
-                kv.value.clone(),
-            ));
-        }
-        if let Value::String(s) = &kv.value {
-            if s.as_str().chars().count() > MAX_ATTRIBUTE_CHARS {
-                let cut: String = s.as_str().chars().take(MAX_ATTRIBUTE_CHARS).collect();
-                kv.value = Value::String(format!("{cut}…[truncated]").into());
-            }
-        }
-        if !kv.key.as_str().starts_with("annotation.") && !kv.key.as_str().starts_with("metadata.")
-        {
-            kv.key = Key::from(format!("metadata.{}", kv.key.as_str()));
-        }
-    }
-    attributes.extend(indexed);
 }
 
 #[cfg(test)]
@@ -281,36 +269,5 @@ mod tests {
         let huge_name =
             serde_json::to_vec(&serde_json::json!({"name": "x".repeat(70_000)})).unwrap();
         assert_eq!(fit_document(huge_name, 64 * 1024), Fitted::TooLarge);
-    }
-
-    #[test]
-    fn annotations_and_long_values() {
-        let mut attrs = vec![
-            KeyValue::new("cold_start", true),
-            KeyValue::new("app.handle", "worf"),
-            KeyValue::new("db.operation", "home_feed"),
-            KeyValue::new("blob", "y".repeat(10_000)),
-        ];
-        let annotations = [("cold_start", "ColdStart"), ("app.handle", "handle")]
-            .map(|(f, k)| (f.to_owned(), k.to_owned()));
-        xray_attributes(&mut attrs, &annotations);
-        let find = |k: &str| {
-            attrs
-                .iter()
-                .find(|kv| kv.key.as_str() == k)
-                .map(|kv| kv.value.clone())
-        };
-        assert_eq!(find("annotation.ColdStart"), Some(Value::Bool(true)));
-        assert_eq!(find("annotation.handle"), Some(Value::from("worf")));
-        assert_eq!(find("annotation.db.operation"), None);
-        assert_eq!(
-            find("metadata.db.operation"),
-            Some(Value::from("home_feed"))
-        );
-        assert_eq!(find("metadata.app.handle"), Some(Value::from("worf")));
-        let Some(Value::String(blob)) = find("metadata.blob") else {
-            panic!()
-        };
-        assert!(blob.as_str().ends_with("[truncated]"));
     }
 }
