@@ -129,17 +129,16 @@ where
             let need = wanted - out.len();
             // A first read takes about this shard's share of the page (plus one for unevenness);
             // later reads what the page still needs.
-            let reading: Vec<Fut> = blocking
-                .iter()
-                .map(|&i| {
-                    let limit = if state[i].read {
-                        need
-                    } else {
-                        need.min(need.div_ceil(shards) + 1)
-                    };
-                    read(i, state[i].frontier, limit)
-                })
-                .collect();
+            // Each read's future is made only when its turn comes: an SDK call's future is
+            // kilobytes before it first runs, and a page may read dozens of shards.
+            let reading = blocking.iter().copied().map(|i| {
+                let limit = if state[i].read {
+                    need
+                } else {
+                    need.min(need.div_ceil(shards) + 1)
+                };
+                read(i, state[i].frontier, limit)
+            });
             // At most a few reads in flight: each is a connection (a TLS handshake on a cold
             // start, buffers while open) and CPU for signing on a fraction of a vCPU.
             let results: Vec<ShardRead<T>> = stream::iter(reading)
@@ -195,6 +194,9 @@ mod tests {
         reads: RefCell<Vec<usize>>,
         in_flight: Cell<usize>,
         most_in_flight: Cell<usize>,
+        /// Read futures made and not finished yet (running or waiting for their turn).
+        made: Cell<usize>,
+        most_made: Cell<usize>,
     }
 
     impl Fake {
@@ -208,10 +210,30 @@ mod tests {
                 reads: RefCell::new(Vec::new()),
                 in_flight: Cell::new(0),
                 most_in_flight: Cell::new(0),
+                made: Cell::new(0),
+                most_made: Cell::new(0),
             }
         }
 
-        async fn read(
+        fn read(
+            &self,
+            order: Order,
+            shard: usize,
+            after: Option<Position>,
+            limit: usize,
+        ) -> impl Future<Output = Result<ShardRead<Position>, Infallible>> + '_ {
+            let made = self.made.get() + 1;
+            self.made.set(made);
+            self.most_made.set(self.most_made.get().max(made));
+            let read = self.read_now(order, shard, after, limit);
+            async move {
+                let result = read.await;
+                self.made.set(self.made.get() - 1);
+                result
+            }
+        }
+
+        async fn read_now(
             &self,
             order: Order,
             shard: usize,
@@ -324,6 +346,9 @@ mod tests {
         .unwrap();
         let reads = fake.reads.borrow();
         assert!(reads[..32].iter().all(|&l| l == 2), "{reads:?}");
+        // Reads run a few at a time, and the others' futures are not made before their turn.
+        assert_eq!(fake.most_in_flight.get(), MAX_PARALLEL_READS);
+        assert_eq!(fake.most_made.get(), MAX_PARALLEL_READS);
         let items_read: usize = reads.iter().sum();
         assert!(
             items_read < 32 * 21,
