@@ -21,7 +21,7 @@ use serde_json::{json, Map, Value as Json};
 use crate::propagation::xray_trace_id;
 
 /// The longest string attribute kept whole; longer ones are cut (and marked).
-pub(crate) const MAX_ATTRIBUTE_CHARS: usize = 4096;
+const MAX_ATTRIBUTE_CHARS: usize = 4096;
 /// X-Ray's limits: annotations per document, characters of an annotation's string value, of a
 /// segment's name and of a subsegment's name.
 const MAX_ANNOTATIONS: usize = 50;
@@ -34,9 +34,8 @@ const MAX_SUBSEGMENT_NAME_CHARS: usize = 250;
 pub(crate) struct Origin {
     /// `origin` of segments (`AWS::Lambda::Function` in Lambda).
     origin: Option<&'static str>,
-    /// `aws.xray.sdk` and `aws.xray.sdk_version`.
-    sdk: String,
-    sdk_version: Option<String>,
+    /// `aws.xray`: the SDK that made the documents (`sdk`, `sdk_version`).
+    xray: Json,
     account_id: Option<String>,
     /// The region subsegments default to.
     region: Option<String>,
@@ -56,15 +55,15 @@ impl Origin {
     pub(crate) fn from_resource(resource: &Resource) -> Self {
         let mut origin = Origin {
             origin: None,
-            sdk: String::new(),
-            sdk_version: None,
+            xray: Json::Null,
             account_id: None,
             region: None,
             service_version: None,
             log_groups: Vec::new(),
             log_group_arns: Vec::new(),
         };
-        let (mut provider, mut platform, mut sdk_name, mut sdk_language) = (None, None, None, None);
+        let (mut provider, mut platform) = (None, None);
+        let (mut sdk_name, mut sdk_language, mut sdk_version) = (None, None, None);
         for (key, value) in resource.iter() {
             let text = || Some(value.as_str().into_owned());
             match key.as_str() {
@@ -72,7 +71,7 @@ impl Origin {
                 "cloud.platform" => platform = text(),
                 "telemetry.sdk.name" => sdk_name = text(),
                 "telemetry.sdk.language" => sdk_language = text(),
-                "telemetry.sdk.version" => origin.sdk_version = text(),
+                "telemetry.sdk.version" => sdk_version = text(),
                 "cloud.account.id" => origin.account_id = text(),
                 "cloud.region" => origin.region = text(),
                 "service.version" => origin.service_version = text(),
@@ -91,11 +90,17 @@ impl Origin {
             }
             _ => None,
         };
-        origin.sdk = format!(
+        let mut xray = Map::new();
+        let sdk = format!(
             "{} for {}",
             sdk_name.as_deref().unwrap_or("opentelemetry"),
             sdk_language.as_deref().unwrap_or("rust")
         );
+        xray.insert("sdk".into(), sdk.into());
+        if let Some(version) = sdk_version {
+            xray.insert("sdk_version".into(), version.into());
+        }
+        origin.xray = xray.into();
         origin
     }
 }
@@ -212,14 +217,15 @@ pub(crate) fn segment_document(
     for kv in &span.attributes {
         let key = kv.key.as_str();
         if let Some(key) = key.strip_prefix("annotation.") {
-            annotate(&mut annotated, key, &kv.value);
+            annotate(&mut annotated, annotation_key(key), &kv.value);
             known.note(key, &kv.value);
             continue;
         }
         let key = key.strip_prefix("metadata.").unwrap_or(key);
         known.note(key, &kv.value);
+        // Configured keys are valid already (`Settings::annotation`).
         if let Some((_, annotation)) = annotations.iter().find(|(field, _)| field == key) {
-            annotate(&mut annotated, annotation, &kv.value);
+            annotate(&mut annotated, annotation.clone(), &kv.value);
         }
         metadata.insert(key.to_owned(), json_value(&kv.value));
     }
@@ -341,12 +347,7 @@ fn insert_http(doc: &mut Map<String, Json>, known: &Known<'_>) {
 
 fn insert_aws(doc: &mut Map<String, Json>, known: &Known<'_>, origin: &Origin, is_segment: bool) {
     let mut aws = Map::new();
-    let mut xray = Map::new();
-    xray.insert("sdk".into(), origin.sdk.clone().into());
-    if let Some(version) = &origin.sdk_version {
-        xray.insert("sdk_version".into(), version.clone().into());
-    }
-    aws.insert("xray".into(), xray.into());
+    aws.insert("xray".into(), origin.xray.clone());
     if let Some(account) = &origin.account_id {
         aws.insert("account_id".into(), account.clone().into());
     }
@@ -450,9 +451,16 @@ fn insert_errors(doc: &mut Map<String, Json>, span: &SpanData, known: &Known<'_>
     doc.insert("cause".into(), json!({ "exceptions": exceptions }));
 }
 
-/// Adds an annotation: X-Ray indexes booleans, numbers and strings of up to 1,000 characters,
-/// at most 50 per document, under keys of `[A-Za-z0-9_]`.
-fn annotate(annotations: &mut Map<String, Json>, key: &str, value: &Value) {
+/// An annotation key X-Ray accepts: other characters than `[A-Za-z0-9_]` become `_`.
+pub(crate) fn annotation_key(key: &str) -> String {
+    key.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect()
+}
+
+/// Adds an annotation under a valid `key` ([`annotation_key`]): X-Ray indexes booleans, numbers
+/// and strings of up to 1,000 characters, at most 50 per document.
+fn annotate(annotations: &mut Map<String, Json>, key: String, value: &Value) {
     let value = match value {
         Value::Bool(b) => Json::from(*b),
         Value::I64(i) => Json::from(*i),
@@ -462,10 +470,6 @@ fn annotate(annotations: &mut Map<String, Json>, key: &str, value: &Value) {
         }
         _ => return,
     };
-    let key: String = key
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-        .collect();
     if key.is_empty() || (annotations.len() >= MAX_ANNOTATIONS && !annotations.contains_key(&key)) {
         return;
     }
@@ -782,7 +786,7 @@ mod tests {
         assert!(blob.ends_with("…[truncated]"));
         assert_eq!(
             blob.chars().count(),
-            MAX_ATTRIBUTE_CHARS + "…[truncated]".len() - 2
+            MAX_ATTRIBUTE_CHARS + "…[truncated]".chars().count()
         );
         assert_eq!(doc["metadata"]["ratio"], 0.5);
         assert_eq!(doc["metadata"]["ids"], json!([1, 2]));

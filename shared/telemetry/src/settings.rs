@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::env::{self, Vars};
+use crate::segment::annotation_key;
 
 /// The X-Ray daemon's default address (Lambda sets `AWS_XRAY_DAEMON_ADDRESS` itself).
 pub(crate) const DEFAULT_DAEMON_ADDRESS: &str = "127.0.0.1:2000";
@@ -212,11 +213,8 @@ impl Settings {
     /// Makes a span field an X-Ray annotation (indexed, filterable) under `key`, e.g.
     /// `.annotation("user_id", "user_id")`. Keys are cut to X-Ray's `[A-Za-z0-9_]`, 50 at most.
     pub fn annotation(mut self, field: impl Into<String>, key: &str) -> Self {
-        let key: String = key
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-            .take(50)
-            .collect();
+        let mut key = annotation_key(key);
+        key.truncate(50);
         self.annotations.push((field.into(), key));
         self
     }
