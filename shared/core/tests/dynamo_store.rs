@@ -164,6 +164,75 @@ async fn few_shards_with_many_entries_each_page_in_one_order() {
     }
 }
 
+/// An item that does not decode (here: an activity whose message was removed outside Cruddur)
+/// fails only the page that hands it out: the page before it reads it too (one item past the
+/// page, to know that another follows) and is still served.
+#[tokio::test]
+async fn an_item_that_does_not_decode_fails_only_the_page_that_hands_it_out() {
+    let store = dynamo_store(dynamo_local().endpoint())
+        .await
+        .with_feed_shards(1);
+    seed_demo_data(&store, Utc::now()).await.unwrap();
+    let londo = store.user_by_handle("londo").await.unwrap().unwrap();
+    // Newer than the demo data: the oldest of these is the 21st in the feed, the item the first
+    // page reads past its 20.
+    let now = Utc::now();
+    let mut broken = None;
+    for i in 1..=21 {
+        let created = store
+            .create_activity(
+                &londo,
+                new_activity(&format!("post {i}"), now + Duration::seconds(i)),
+            )
+            .await
+            .unwrap();
+        broken.get_or_insert(created.uuid);
+    }
+    let broken = broken.unwrap().to_string();
+    let client = dynamo_client(dynamo_local().endpoint());
+    let found = client
+        .scan()
+        .table_name(store.table())
+        .filter_expression("#uuid = :uuid AND attribute_exists(message)")
+        .expression_attribute_names("#uuid", "uuid")
+        .expression_attribute_values(
+            ":uuid",
+            aws_sdk_dynamodb::types::AttributeValue::S(broken.clone()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let items = found.items();
+    assert!(!items.is_empty(), "the activity {broken} is stored");
+    for item in items {
+        client
+            .update_item()
+            .table_name(store.table())
+            .key("pk", item["pk"].clone())
+            .key("sk", item["sk"].clone())
+            .update_expression("REMOVE message")
+            .send()
+            .await
+            .unwrap();
+    }
+
+    let first = store.home_feed(PageRequest::first()).await.unwrap();
+    assert_eq!(first.items.len(), 20);
+    let cursor = first.next_cursor.expect("more pages follow");
+    let second = store
+        .home_feed(PageRequest {
+            cursor: Some(cursor),
+            ..PageRequest::first()
+        })
+        .await;
+    match second {
+        Err(StoreError::Unavailable(err)) => {
+            assert!(err.to_string().contains("message"), "{err}")
+        }
+        other => panic!("expected the broken item to fail its page, got {other:?}"),
+    }
+}
+
 /// Many writers replying to one activity at once: each transaction updates the parent's count,
 /// so they contend; the store retries conflicts, and every reply that succeeded is counted and
 /// listed exactly once.

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::client::{CapacityMeter, Table};
 use super::item::{self, n, s, CRUDS_COUNT, EXPIRES_AT, REPLIES_COUNT};
 use super::keys::{self, feed_shard, Item, Key, List, DEFAULT_FEED_SHARDS, MAX_FEED_SHARDS};
-use super::merge::{merge, Order};
+use super::merge::{merge, Order, ShardRead};
 use super::table;
 use crate::domain::{
     message_group_uuid, Activity, Message, MessageGroup, NewActivity, NewMessage, NewUser,
@@ -97,24 +97,35 @@ impl DynamoStore {
         decode: impl Fn(&Item) -> StoreResult<T>,
     ) -> StoreResult<Page<T>> {
         let start = cursor::decode_optional(page.cursor.as_deref())?;
+        let decode = &decode;
         let merged = merge(
             lists.len(),
             order,
             start,
             page.limit,
             READS_PER_SHARD * lists.len(),
-            |shard, after, limit| {
-                self.table
+            |shard, after, limit| async move {
+                let read = self
+                    .table
                     .read_list(&lists[shard], order, after, limit, unexpired_only)
+                    .await?;
+                // Decoded as each read arrives: a page buffers a few items of every shard until
+                // it knows which come first, and a decoded item is a fraction of the attribute
+                // map it came in. An item that does not decode fails the page only if the page
+                // hands it out, as before.
+                Ok::<_, StoreError>(ShardRead {
+                    items: read
+                        .items
+                        .iter()
+                        .map(|(position, item)| (*position, decode(item)))
+                        .collect(),
+                    resume: read.resume,
+                })
             },
         )
         .await?;
         Ok(Page {
-            items: merged
-                .items
-                .iter()
-                .map(decode)
-                .collect::<StoreResult<_>>()?,
+            items: merged.items.into_iter().collect::<StoreResult<_>>()?,
             next_cursor: merged.next.map(Position::encode),
         })
     }
