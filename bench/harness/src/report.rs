@@ -302,9 +302,10 @@ const NOTES: &str = "
   callers wait for the sink: compare its warm latency with the background-export row.
 - **Memory**: Lambda bills the configured memory, not the RSS; the RSS says how small a function can
   be configured (128 MB is the minimum) and how much headroom is left. Most of a Rust function's
-  RSS is file-backed: the pages of its own bootstrap and of libc that it touches (the kernel maps
-  code around each fault in 64 KiB windows), so it follows the binary's size; its heap is a
-  megabyte or two. The Python stack's is almost all heap.
+  RSS is file-backed: the pages of its own bootstrap and of libc that it touches. The kernel maps
+  code around each fault in 64 KiB windows, so the release link gathers the code these requests
+  run at the front of the bootstrap's code (`shared/link/hot-code.ld`); code the benchmark does
+  not run stays spread out. Its heap is a megabyte or two. The Python stack's is almost all heap.
 - **DynamoDB over TLS** runs on DynamoDB Local, a Java process on the same two cores, which answers
   each request in about a millisecond of its own work: its rows measure the client's cost (TLS,
   signing, the SDK) plus that. The home feed fans out to the 32 feed shards, 8 queries in flight
