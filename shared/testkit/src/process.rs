@@ -17,11 +17,12 @@ pub fn binary(name: &str) -> PathBuf {
     built(dir.join(name), "cargo build --workspace --bins")
 }
 
-/// A release-built example, e.g. `target/release/examples/panicking`.
+/// An example built as a function is deployed: by `cargo lambda build --release`, which links
+/// it like every bootstrap and puts it at `target/lambda/<name>/bootstrap`.
 pub fn release_example(name: &str) -> PathBuf {
     built(
-        target_dir().join("release/examples").join(name),
-        &format!("cargo build --release --example {name}"),
+        target_dir().join("lambda").join(name).join("bootstrap"),
+        &format!("cargo lambda build --release --example {name}"),
     )
 }
 
