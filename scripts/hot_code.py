@@ -13,10 +13,12 @@ after such changes, in the deployed build as in a debug one. A pattern matches e
 a generic function (legacy symbol names tell instances apart by their hash alone), which also
 catches instances that only run outside the profilers.
 
-  hot_code.py generate --object bootstrap OUT.ld PROFILE...
+  hot_code.py generate --object bootstrap OUT.ld PROFILE... [--archives ARCHIVE...]
       Write the linker script from callgrind profiles and `perf script -F ip,sym,dso` samples
-      (*.txt), which scripts/hot-code makes: the functions callgrind saw first, in the order
-      it met them, then those only the samples saw.
+      (*.txt), which scripts/hot-code makes and names <function>.<variant>.*: the functions
+      grouped by the variants that ran them (see `placement`), in each group those callgrind
+      saw first, in the order it met them, then those only the samples saw. A function that an
+      ARCHIVE (the build's rlibs) holds in an assembly object is placed by its object.
   hot_code.py check SCRIPT.ld BINARY...
       Fail unless at least MIN_PERCENT (90) of the script's patterns name a function of one of
       the BINARYs (builds of the profiled functions with their symbols; debug builds will do):
@@ -24,6 +26,7 @@ catches instances that only run outside the profilers.
       script has gone stale.
 """
 
+import os
 import re
 import subprocess
 import sys
@@ -100,30 +103,112 @@ def sampled_functions(path, object_suffix):
     return functions
 
 
-def generate(out, object_suffix, profiles):
-    patterns, seen = [], set()
-    # Callgrind's profiles first, then the samples: a sorted order that puts .txt last.
-    for profile in sorted(profiles, key=lambda p: (p.endswith(".txt"), p)):
-        read = sampled_functions if profile.endswith(".txt") else profiled_functions
-        for function in read(profile, object_suffix):
+# The readers of each kind of profile, in the order their functions are placed: callgrind's (the
+# order it met them), then the samples'.
+READERS = [
+    (".callgrind", profiled_functions),
+    (".txt", sampled_functions),
+]
+
+
+def reader(profile):
+    for rank, (suffix, read) in enumerate(READERS):
+        if suffix in profile.rsplit("/", 1)[-1]:
+            return rank, read
+    sys.exit(f"{profile}: neither a callgrind profile (*.callgrind) nor samples (*.txt)")
+
+
+# What each profiled process ran, from its profile's name (<function>.<variant>.<rest>, as
+# scripts/hot-code names them): the benchmark's variants, and the process that seeds its data.
+VARIANTS = ("dynamodb", "sqlite", "sqlite-untraced", "seed")
+
+
+def profiled_process(profile):
+    function, variant = os.path.basename(profile).split(".")[:2]
+    if variant not in VARIANTS:
+        sys.exit(f"{profile}: no variant ({', '.join(VARIANTS)}) after the function's name")
+    return function, variant
+
+
+def placement(ran_in, functions):
+    """Where a function goes in .text.hot, from the processes (function, variant) that ran it.
+
+    A process makes resident the 64 KiB windows around the code it runs, so each variant's code
+    should be one stretch, not spread among code that only other variants run. Groups in a
+    line: code only DynamoDB runs; code the traced variants share; code every variant runs; code
+    only SQLite runs, then only traced SQLite; code only the seeding runs. Each variant's code is
+    then contiguous. Within a group, code only the first function runs, then both, then only the
+    other, flipped in every other group, so that one function's holes meet at group borders.
+    """
+    variants = {variant for _, variant in ran_in if variant != "seed"}
+    if not variants:
+        group = 5
+    elif "dynamodb" in variants:
+        group = 2 if "sqlite-untraced" in variants else 1 if "sqlite" in variants else 0
+    else:
+        group = 3 if "sqlite-untraced" in variants else 4
+    ran_by = {function for function, _ in ran_in}
+    side = 1 if len(ran_by) > 1 else 0 if functions[0] in ran_by else 2
+    return group, 2 - side if group % 2 else side
+
+
+# The object files C compilers name after a hash of their source directory (`cc` crate).
+HASHED_OBJECT = re.compile(r"^[0-9a-f]{16}-")
+
+
+def assembly_objects(archives):
+    """Function symbol -> the file pattern of the archive member that holds it in plain `.text`.
+
+    Assembly (ring's AES, SHA and elliptic-curve code) has no section per function: the linker
+    script can only place its object's `.text` as a whole, named `archive:member`.
+    """
+    objects = {}
+    for archive in archives:
+        members = subprocess.run(["ar", "t", archive], capture_output=True, text=True).stdout
+        if all(m.endswith((".rcgu.o", ".rmeta")) for m in members.split()):
+            continue  # only Rust code, in sections of its own
+        table = subprocess.run(["objdump", "-t", archive], capture_output=True, text=True).stdout
+        member = None
+        for line in table.splitlines():
+            if line.endswith(("file format elf64-x86-64", "file format elf64-littleaarch64")):
+                member = HASHED_OBJECT.sub("*-", line.split(":", 1)[0])
+            # "<address> <flags...> .text <size> [.hidden] <name>"
+            fields = line.split()
+            if member and ".text" in fields[1:-2]:
+                objects.setdefault(fields[-1], f"*:{member}")
+    return objects
+
+
+def generate(out, object_suffix, profiles, archives=()):
+    first_seen, ran_in = {}, {}
+    for profile in sorted(profiles, key=lambda p: (reader(p)[0], p)):
+        process = profiled_process(profile)
+        for function in reader(profile)[1](profile, object_suffix):
             glob = pattern(function)
-            if glob not in seen:
-                seen.add(glob)
-                patterns.append(glob)
-    if not patterns:
+            first_seen.setdefault(glob, len(first_seen))
+            ran_in.setdefault(glob, set()).add(process)
+    if not first_seen:
         sys.exit(f"no function of an object ending in {object_suffix!r} in {profiles}")
+    functions = sorted({profiled_process(profile)[0] for profile in profiles})
+    patterns = sorted(first_seen, key=lambda g: (placement(ran_in[g], functions), first_seen[g]))
     with open(out, "w", encoding="utf-8") as script:
         script.write(
             "/* The functions the benchmarked functions ran, gathered before the rest of the code\n"
             "   (scripts/hot_code.py says why). Made by scripts/hot-code; do not edit. */\n"
             "SECTIONS\n{\n  .text.hot :\n  {\n"
         )
+        assembly, placed = assembly_objects(archives), set()
         for glob in patterns:
+            if glob in assembly:
+                if assembly[glob] not in placed:
+                    placed.add(assembly[glob])
+                    script.write(f"    {assembly[glob]}(.text)\n")
+                continue
             # LLVM puts a #[cold] function (a Vec's growth, a lazy static's first use) in
             # .text.unlikely.<symbol>: once per process is still a page touched.
             script.write(f"    *(.text.{glob} .text.unlikely.{glob})\n")
         script.write("  }\n}\nINSERT BEFORE .text;\n")
-    print(f"{out}: {len(patterns)} patterns from {len(profiles)} profiles")
+    print(f"{out}: {len(patterns)} functions ({len(placed)} assembly objects) from {len(profiles)} profiles")
 
 
 def script_patterns(path):
@@ -155,7 +240,9 @@ def check(script, binaries):
 
 def main(args):
     if len(args) >= 4 and args[0] == "generate" and args[1] == "--object":
-        generate(args[3], args[2], args[4:])
+        rest = args[4:]
+        split = rest.index("--archives") if "--archives" in rest else len(rest)
+        generate(args[3], args[2], rest[:split], rest[split + 1 :])
     elif len(args) >= 3 and args[0] == "check":
         check(args[1], args[2:])
     else:
