@@ -103,21 +103,6 @@ def sampled_functions(path, object_suffix):
     return functions
 
 
-# The readers of each kind of profile, in the order their functions are placed: callgrind's (the
-# order it met them), then the samples'.
-READERS = [
-    (".callgrind", profiled_functions),
-    (".txt", sampled_functions),
-]
-
-
-def reader(profile):
-    for rank, (suffix, read) in enumerate(READERS):
-        if suffix in profile.rsplit("/", 1)[-1]:
-            return rank, read
-    sys.exit(f"{profile}: neither a callgrind profile (*.callgrind) nor samples (*.txt)")
-
-
 # What each profiled process ran, from its profile's name (<function>.<variant>.<rest>, as
 # scripts/hot-code names them): the benchmark's variants, and the process that seeds its data.
 VARIANTS = ("dynamodb", "sqlite", "sqlite-untraced", "seed")
@@ -181,9 +166,11 @@ def assembly_objects(archives):
 
 def generate(out, object_suffix, profiles, archives=()):
     first_seen, ran_in = {}, {}
-    for profile in sorted(profiles, key=lambda p: (reader(p)[0], p)):
+    # Callgrind's profiles first, then the samples: a sorted order that puts .txt last.
+    for profile in sorted(profiles, key=lambda p: (p.endswith(".txt"), p)):
         process = profiled_process(profile)
-        for function in reader(profile)[1](profile, object_suffix):
+        read = sampled_functions if profile.endswith(".txt") else profiled_functions
+        for function in read(profile, object_suffix):
             glob = pattern(function)
             first_seen.setdefault(glob, len(first_seen))
             ran_in.setdefault(glob, set()).add(process)
@@ -208,7 +195,7 @@ def generate(out, object_suffix, profiles, archives=()):
             # .text.unlikely.<symbol>: once per process is still a page touched.
             script.write(f"    *(.text.{glob} .text.unlikely.{glob})\n")
         script.write("  }\n}\nINSERT BEFORE .text;\n")
-    print(f"{out}: {len(patterns)} functions ({len(placed)} assembly objects) from {len(profiles)} profiles")
+    print(f"{out}: {len(patterns)} functions, {len(placed)} assembly objects, {len(profiles)} profiles")
 
 
 def script_patterns(path):
