@@ -14,8 +14,8 @@ use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 use std::time::Duration;
 
-use cruddur_testkit::http::SinkBehavior;
-use cruddur_testkit::{dynamo_local, moto, HttpSink, TlsTerminator, XrayCollector};
+use lambda_testkit::http::SinkBehavior;
+use lambda_testkit::{dynamo_local, moto, HttpSink, TlsTerminator, XrayCollector};
 
 struct Options {
     rounds: usize,

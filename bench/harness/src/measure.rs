@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use cruddur_testkit::{lambda_trace_header, RuntimeEmulator};
+use lambda_testkit::{lambda_trace_header, RuntimeEmulator};
 use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(60);

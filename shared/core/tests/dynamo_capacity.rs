@@ -17,7 +17,7 @@ use cruddur_core::store::seed::{seed_demo_data, CLOUD_IS_FUN};
 use cruddur_core::store::{Capacity, DynamoStore, PageRequest, Store, Traced};
 use cruddur_core::testing::{dynamo_client, dynamo_store, event, TestApp};
 use cruddur_core::{handlers, routes, App, Config};
-use cruddur_testkit::dynamo_local;
+use lambda_testkit::dynamo_local;
 use uuid::Uuid;
 
 /// (endpoint, read units, write units): what one representative request may consume.

@@ -10,8 +10,8 @@ use cruddur_core::store::{PageRequest, Store, StoreError, UserCreation};
 use cruddur_core::testing::{
     dynamo_client, dynamo_client_store, dynamo_store, seeded_dynamo_store,
 };
-use cruddur_testkit::dynamo_local;
-use cruddur_testkit::http::{HttpSink, SinkBehavior};
+use lambda_testkit::dynamo_local;
+use lambda_testkit::http::{HttpSink, SinkBehavior};
 use uuid::Uuid;
 
 async fn seeded() -> Arc<dyn Store> {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use cruddur_core::routes::{ENDPOINTS, TRIGGERS};
 use cruddur_core::testing::{dynamo_client_store, dynamo_store, event_json, events_dir};
-use cruddur_testkit::{
+use lambda_testkit::{
     dynamo_local, lambda_trace_header, FunctionProcess, RuntimeEmulator, XrayCollector,
 };
 use serde_json::Value;

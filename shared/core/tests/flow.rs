@@ -8,7 +8,7 @@ use cruddur_core::services::{
 use cruddur_core::store::Store;
 use cruddur_core::testing::{seeded_dynamo_store, seeded_store};
 use cruddur_core::ApiError;
-use cruddur_testkit::dynamo_local;
+use lambda_testkit::dynamo_local;
 
 async fn users(store: &dyn Store) -> (User, User) {
     let bayko = store

@@ -1,4 +1,4 @@
-//! Where Cruddur meets its telemetry runtime: the choices Cruddur makes for `cruddur-telemetry`
+//! Where Cruddur meets its telemetry runtime: the choices Cruddur makes for `lambda-telemetry`
 //! (its service name, its local stage, the span fields worth indexing in X-Ray, the Rollbar
 //! environment, its error bodies), and the one call each function's `main` makes.
 //!
@@ -20,11 +20,11 @@ use std::sync::Arc;
 
 use cruddur_core::signup::TriggerError;
 use cruddur_core::{ApiError, Config, Ctx, Endpoint, Reply, Store};
-use cruddur_telemetry::{LateSecrets, Settings};
+use lambda_telemetry::{LateSecrets, Settings};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-pub use cruddur_telemetry::Error;
+pub use lambda_telemetry::Error;
 
 /// The Cognito trigger events the sign-up functions take. Every function reaches
 /// `aws_lambda_events` through here, with the same features, so one release build of all of them
@@ -101,7 +101,7 @@ where
     F: Future<Output = Result<Reply, ApiError>> + Send + 'static,
 {
     let settings = telemetry_settings(&Config::from_env());
-    runtime()?.block_on(cruddur_telemetry::run(
+    runtime()?.block_on(lambda_telemetry::run(
         settings,
         cruddur_core::http_service(endpoint, handler),
     ))
@@ -117,7 +117,7 @@ where
     R: Serialize + Send + Sync + 'static,
 {
     let settings = telemetry_settings(&Config::from_env());
-    runtime()?.block_on(cruddur_telemetry::run_events(
+    runtime()?.block_on(lambda_telemetry::run_events(
         settings,
         cruddur_core::trigger_service(handler),
     ))

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use aws_sdk_ssm::types::ParameterType;
 use cruddur_core::testing::event_json;
-use cruddur_testkit::http::SinkBehavior;
-use cruddur_testkit::{moto, FunctionProcess, HttpSink, RuntimeEmulator};
+use lambda_testkit::http::SinkBehavior;
+use lambda_testkit::{moto, FunctionProcess, HttpSink, RuntimeEmulator};
 
 const WAIT: Duration = Duration::from_secs(20);
 

@@ -33,6 +33,7 @@ pub(crate) struct PanicReport {
     pub(crate) message: String,
     pub(crate) location: Option<(String, u32)>,
     /// Captured, not resolved: resolving symbols is slow, and only a report needs it.
+    #[cfg_attr(not(feature = "rollbar"), allow(dead_code))]
     pub(crate) backtrace: Option<Arc<Backtrace>>,
 }
 
@@ -214,6 +215,7 @@ pub(crate) fn with_context<T>(
 
 /// The context of the invocation span with this id, when it closes (for the layers that act on
 /// a finished invocation).
+#[cfg_attr(not(feature = "rollbar"), allow(dead_code))] // what error reports read
 pub(crate) fn closing_context<S>(id: &Id, ctx: &Context<'_, S>) -> Option<InvocationContext>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,

@@ -13,6 +13,7 @@ use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+#[cfg(feature = "otlp")]
 use opentelemetry::trace::{SpanId, Status};
 use opentelemetry::Context;
 use opentelemetry_sdk::error::OTelSdkResult;
@@ -266,6 +267,7 @@ impl SpanProcessor for Exports {
 /// The OTLP view of a span: the invocation's remote parent (Lambda's facade segment, which the
 /// OTLP backend never receives) is dropped so the trace there has a root; and a 4xx is a client's
 /// error, not the server span's (OpenTelemetry's HTTP conventions).
+#[cfg(feature = "otlp")]
 pub(crate) fn otlp_view(mut span: SpanData) -> SpanData {
     if span.parent_span_is_remote {
         span.parent_span_id = SpanId::INVALID;
@@ -282,6 +284,7 @@ pub(crate) fn otlp_view(mut span: SpanData) -> SpanData {
 }
 
 /// Keeps a deterministic fraction of traces (by trace id, so a trace is kept or dropped whole).
+#[cfg(feature = "otlp")]
 pub(crate) fn keep_trace(span: &SpanData, ratio: f64) -> bool {
     if ratio >= 1.0 {
         return true;

@@ -1,6 +1,6 @@
 //! The HTTP layer: what the invocation span says about an HTTP request (method, path, URL, the
 //! API Gateway correlation id), the status it got (as the trace backends' error flags), and one
-//! access line per request, as the original app's `after_request` log.
+//! access line per request (method, path, status, duration), as web frameworks log them.
 
 use std::future::Future;
 use std::pin::Pin;

@@ -1,59 +1,30 @@
-//! Observability for Rust AWS Lambda functions: X-Ray, OpenTelemetry (OTLP, e.g. Honeycomb),
-//! CloudWatch JSON logs and EMF metrics, and Rollbar error reports, from `tracing` alone.
-//!
-//! Handlers write `tracing` spans, fields and events; this crate sends them on. Each invocation
-//! is a span under Lambda's X-Ray facade segment (a full segment outside Lambda); spans are
-//! exported after the response is posted, so callers never wait for telemetry; panics and 5xx
-//! answers are reported; events a function cannot read never end its process.
-//!
-//! ```no_run
-//! use lambda_http::{service_fn, Body, Error, Request, Response};
-//! use cruddur_telemetry::Settings;
-//!
-//! async fn hello(_request: Request) -> Result<Response<Body>, Error> {
-//!     tracing::info!(user_id = "u-1", "saying hello");
-//!     Ok(Response::new(Body::from("hello")))
-//! }
-//!
-//! #[tokio::main]
-//! async fn main() -> Result<(), cruddur_telemetry::Error> {
-//!     // Standard variables (OTEL_*, AWS_*, ROLLBAR_*), then what only the application knows.
-//!     let settings = Settings::from_env()
-//!         .default_service_name("greeter")
-//!         .annotation("user_id", "user_id");
-//!     cruddur_telemetry::run(settings, service_fn(hello)).await
-//! }
-//! ```
-//!
-//! [`run`] serves HTTP events (API Gateway REST and HTTP APIs, Function URLs) and [`run_events`]
-//! any other event.
-//! Functions that assemble their own runtime use [`init`] and the layers:
-//! [`InvocationLayer`] (span, parent, flush), [`HttpEventLayer`] (event to request, response to
-//! the origin's format, malformed events answered 400),
-//! [`HttpLayer`] (access line, status flags) and [`CatchPanicLayer`].
-//!
-//! The OTLP and Rollbar clients speak TLS through rustls with ring, which [`Telemetry::build`]
-//! installs as the process's default crypto provider unless the application installed one first.
-
+#![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
 mod context;
 mod env;
+// Without a trace exporter (`xray`, `otlp`) the export paths are never built.
+#[cfg_attr(not(any(feature = "xray", feature = "otlp")), allow(dead_code))]
 mod export;
 mod http;
 mod http_event;
 mod invocation;
 mod logs;
+#[cfg(feature = "emf")]
 mod metrics;
 mod outcome;
 mod panics;
 mod pipeline;
 mod propagation;
+#[cfg(feature = "rollbar")]
 mod rollbar;
+#[cfg(feature = "xray")]
 mod segment;
 mod settings;
+#[cfg(feature = "https")]
 mod transport;
 mod worker;
+#[cfg(feature = "xray")]
 mod xray;
 
 use std::fmt::Debug;
@@ -62,11 +33,12 @@ use lambda_http::tower::Layer;
 use lambda_http::{Body, Request, Response};
 use lambda_runtime::{Diagnostic, LambdaEvent, Service};
 use serde::{de::DeserializeOwned, Serialize};
+use tracing_subscriber::layer::SubscriberExt;
 
 pub use http::HttpLayer;
 pub use http_event::{HttpEvent, HttpEventLayer};
 pub use invocation::InvocationLayer;
-pub use panics::CatchPanicLayer;
+pub use panics::{install_panic_hook, CatchPanicLayer};
 pub use pipeline::{ExporterStats, Stats, Telemetry};
 pub use propagation::trace_headers;
 pub use settings::{LateSecrets, Settings};
@@ -74,37 +46,67 @@ pub use settings::{LateSecrets, Settings};
 /// The error a function's `main` returns.
 pub type Error = lambda_runtime::Error;
 
-/// Builds the telemetry and installs it as the process's `tracing` subscriber. [`run`] and
-/// [`run_events`] call it; call it yourself to assemble your own runtime from the layers.
+/// Builds the telemetry, installs [`Telemetry::layer`] as the process's `tracing` subscriber and
+/// the panic hook ([`install_panic_hook`]). [`run`] and [`run_events`] call it; call it yourself
+/// to assemble your own runtime from the layers (see `examples/own-subscriber.rs` to keep a
+/// subscriber of your own instead).
+///
+/// If a global subscriber is already set, it is kept (with one line on stderr) and this crate's
+/// layers receive nothing.
+///
 /// Late secrets (see [`Settings::secrets_later`]) are read from the first [`Telemetry::flush`]
 /// on, in a task of the runtime the flush runs on.
+///
+/// ```no_run
+/// # async fn example() -> Result<(), lambda_telemetry::Error> {
+/// use lambda_runtime::{service_fn, LambdaEvent, Runtime};
+/// use lambda_telemetry::{CatchPanicLayer, Settings};
+/// use lambda_http::tower::Layer;
+///
+/// async fn handle(event: LambdaEvent<serde_json::Value>) -> Result<serde_json::Value, lambda_runtime::Error> {
+///     Ok(event.payload)
+/// }
+///
+/// let telemetry = lambda_telemetry::init(Settings::from_env());
+/// let handler = CatchPanicLayer::new(r#"{"message":"Internal Server Error"}"#).layer(service_fn(handle));
+/// Runtime::new(handler)
+///     .layer(telemetry.invocation_layer())
+///     .run()
+///     .await
+/// # }
+/// ```
 pub fn init(settings: Settings) -> Telemetry {
-    panics::install_hook();
+    install_panic_hook();
     let secrets_later = settings.secrets.is_some();
-    let (telemetry, subscriber) = Telemetry::build(settings);
+    let telemetry = Telemetry::new(settings);
+    let subscriber = tracing_subscriber::registry().with(telemetry.layer());
     if tracing::subscriber::set_global_default(subscriber).is_err() {
-        eprintln!("telemetry: a global tracing subscriber was already set; keeping it");
+        eprintln!("lambda-telemetry: a global tracing subscriber was already set; keeping it");
     }
     if secrets_later {
         tracing::info!(target: "telemetry", "error reports and OTLP export start once their secrets are read (off until then)");
-    } else if !telemetry.reports_errors() {
+    } else if cfg!(feature = "rollbar") && !telemetry.reports_errors() {
         tracing::info!(target: "telemetry", "ROLLBAR_ACCESS_TOKEN is not set: error reports to Rollbar are off");
     }
     telemetry
 }
 
-/// The flush the invocation layer runs after each response.
-fn flush_of(
-    telemetry: &Telemetry,
-) -> impl Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Clone {
-    let telemetry = telemetry.clone();
-    move || {
-        let telemetry = telemetry.clone();
-        Box::pin(async move { telemetry.flush().await })
-    }
-}
-
-/// Runs an HTTP function (API Gateway REST or HTTP API, Function URL) with telemetry.
+/// Runs an HTTP function (API Gateway REST or HTTP API, Function URL) with telemetry, until
+/// Lambda stops the process: [`init`], then the handler behind [`HttpEventLayer`] (an event that
+/// is no readable HTTP request is answered 400), [`HttpLayer`] (access line, status) and
+/// [`CatchPanicLayer`] (a panic is answered 500), on a runtime with the [`InvocationLayer`].
+///
+/// ```no_run
+/// use lambda_http::{service_fn, Body, Error, Request, Response};
+///
+/// #[tokio::main]
+/// async fn main() -> Result<(), Error> {
+///     let handler = service_fn(|_request: Request| async {
+///         Ok::<_, Error>(Response::new(Body::from("ok")))
+///     });
+///     lambda_telemetry::run(lambda_telemetry::Settings::from_env(), handler).await
+/// }
+/// ```
 pub async fn run<S>(settings: Settings, handler: S) -> Result<(), Error>
 where
     S: Service<Request, Response = Response<Body>> + Send + 'static,
@@ -119,12 +121,28 @@ where
         .layer(CatchPanicLayer::new(bodies.internal_error.as_str()).layer(handler));
     let service = HttpEventLayer::new(bodies.bad_request.as_str()).layer(handler);
     lambda_runtime::Runtime::new(service)
-        .layer(InvocationLayer::new(settings, flush_of(&telemetry)))
+        .layer(telemetry.invocation_layer())
         .run()
         .await
 }
 
-/// Runs a function that takes any other event (a Cognito trigger, SQS, ...) with telemetry.
+/// Runs a function that takes any other event (SQS, SNS, a Cognito trigger, ...) with
+/// telemetry, until Lambda stops the process. An error the handler returns, or a panic, fails
+/// the invocation: a fault in the trace and an error report.
+///
+/// ```no_run
+/// use lambda_runtime::{service_fn, Error, LambdaEvent};
+/// use serde_json::Value;
+///
+/// #[tokio::main]
+/// async fn main() -> Result<(), Error> {
+///     let handler = service_fn(|event: LambdaEvent<Value>| async move {
+///         tracing::info!(records = event.payload["Records"].as_array().map_or(0, Vec::len), "received");
+///         Ok::<_, Error>(Value::Null)
+///     });
+///     lambda_telemetry::run_events(lambda_telemetry::Settings::from_env(), handler).await
+/// }
+/// ```
 pub async fn run_events<S, E, R>(settings: Settings, handler: S) -> Result<(), Error>
 where
     S: Service<LambdaEvent<E>, Response = R> + Send + 'static,
@@ -138,7 +156,7 @@ where
     let service =
         CatchPanicLayer::new(settings.error_bodies.internal_error.as_str()).layer(handler);
     lambda_runtime::Runtime::new(service)
-        .layer(InvocationLayer::new(settings, flush_of(&telemetry)))
+        .layer(telemetry.invocation_layer())
         .run()
         .await
 }

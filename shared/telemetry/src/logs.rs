@@ -55,7 +55,7 @@ impl JsonLogLayer {
 
 /// The filter for log lines: `RUST_LOG` when set, else Lambda's `AWS_LAMBDA_LOG_LEVEL` (set by
 /// the function's `LoggingConfig`), else `info`. `RUST_LOG` takes comma-separated `level` and
-/// `target=level` directives (`warn,cruddur_core=debug`). tracing-subscriber's `EnvFilter` would
+/// `target=level` directives (`warn,my_app=debug`). tracing-subscriber's `EnvFilter` would
 /// also take span and field filters, but brings a regular-expression compiler (about 60 KB of
 /// every bootstrap) for directives a function's logs do not need.
 pub(crate) fn filter(settings: &Settings) -> Targets {
@@ -211,7 +211,7 @@ mod tests {
     fn lines_carry_span_and_event_fields() {
         let buffer = Buffer::default();
         let settings = Settings::from_lookup(|name| {
-            (name == "AWS_LAMBDA_FUNCTION_NAME").then(|| "home-activities".to_owned())
+            (name == "AWS_LAMBDA_FUNCTION_NAME").then(|| "list-orders".to_owned())
         });
         let subscriber = tracing_subscriber::registry().with(JsonLogLayer::new(
             &settings,
@@ -240,7 +240,7 @@ mod tests {
         assert_eq!(line["level"], "ERROR");
         assert_eq!(line["message"], "store unavailable");
         assert_eq!(line["service"], "unknown_service");
-        assert_eq!(line["function_name"], "home-activities");
+        assert_eq!(line["function_name"], "list-orders");
         assert_eq!(line["function_request_id"], "req-1");
         assert_eq!(line["correlation_id"], "apigw-1");
         assert_eq!(line["cold_start"], true);
@@ -263,15 +263,15 @@ mod tests {
             }))
         };
         use tracing::Level;
-        let directives = with(&[("RUST_LOG", "warn,cruddur_core=debug")]);
-        assert!(directives.would_enable("cruddur_core::store", &Level::DEBUG));
+        let directives = with(&[("RUST_LOG", "warn,my_app=debug")]);
+        assert!(directives.would_enable("my_app::store", &Level::DEBUG));
         assert!(!directives.would_enable("hyper::client", &Level::INFO));
         assert!(directives.would_enable("hyper::client", &Level::WARN));
         let lambda = with(&[("AWS_LAMBDA_LOG_LEVEL", "DEBUG")]);
         assert!(lambda.would_enable("any", &Level::DEBUG));
         assert!(!lambda.would_enable("any", &Level::TRACE));
         // A bad RUST_LOG falls back to info instead of failing the cold start.
-        let fallback = with(&[("RUST_LOG", "warn,cruddur_core=loud")]);
+        let fallback = with(&[("RUST_LOG", "warn,my_app=loud")]);
         assert!(fallback.would_enable("any", &Level::INFO));
         assert!(!fallback.would_enable("any", &Level::DEBUG));
         assert!(with(&[]).would_enable("any", &Level::INFO));

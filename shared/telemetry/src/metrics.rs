@@ -99,19 +99,19 @@ mod tests {
     #[test]
     fn emf_document_shape() {
         let layer = EmfLayer::new(
-            &Settings::default().default_service_name("cruddur"),
+            &Settings::default().default_service_name("orders"),
             Output::new(Box::new(std::io::sink())),
         );
-        let doc = layer.document(&[("ActivitiesCreated".into(), 1.0)], 1_700_000_000_000);
+        let doc = layer.document(&[("OrdersPlaced".into(), 1.0)], 1_700_000_000_000);
         assert_eq!(doc["_aws"]["Timestamp"], 1_700_000_000_000i64);
         let directive = &doc["_aws"]["CloudWatchMetrics"][0];
-        assert_eq!(directive["Namespace"], "cruddur");
+        assert_eq!(directive["Namespace"], "orders");
         assert_eq!(directive["Dimensions"], json!([["service"]]));
         assert_eq!(
             directive["Metrics"][0],
-            json!({"Name": "ActivitiesCreated", "Unit": "Count"})
+            json!({"Name": "OrdersPlaced", "Unit": "Count"})
         );
-        assert_eq!(doc["service"], "cruddur");
-        assert_eq!(doc["ActivitiesCreated"], 1.0);
+        assert_eq!(doc["service"], "orders");
+        assert_eq!(doc["OrdersPlaced"], 1.0);
     }
 }

@@ -7,7 +7,7 @@
 
 use std::any::Any;
 use std::backtrace::Backtrace;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
@@ -24,6 +24,7 @@ use crate::context::{with_context, Cause, PanicReport};
 use crate::outcome::record_fault;
 
 /// One stack frame.
+#[cfg_attr(not(feature = "rollbar"), allow(dead_code))] // what error reports read
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Frame {
     pub(crate) filename: String,
@@ -31,6 +32,7 @@ pub(crate) struct Frame {
     pub(crate) method: Option<String>,
 }
 
+#[cfg_attr(not(feature = "rollbar"), allow(dead_code))]
 impl PanicReport {
     /// The backtrace's frames, oldest call first, ending with the panic's own location.
     pub(crate) fn frames(&self) -> Vec<Frame> {
@@ -66,15 +68,26 @@ impl PanicReport {
 
 thread_local! {
     static LAST_PANIC: RefCell<Option<PanicReport>> = const { RefCell::new(None) };
+    /// How many of this crate's panic catchers the current thread is inside.
+    static CATCHING: Cell<usize> = const { Cell::new(0) };
 }
 
-/// Installs the hook that records each panic's message, location and (unresolved) backtrace,
-/// once per process. The report is logged by whoever catches the panic, as JSON, instead of the
-/// default stderr text.
-pub(crate) fn install_hook() {
+/// Installs this crate's panic hook, once per process; [`crate::init`] calls it.
+///
+/// A panic inside an invocation (under [`CatchPanicLayer`]) is recorded, not printed: its
+/// message, location and (unresolved) backtrace become the invocation's JSON error line, its
+/// fault in the trace and its error report. Any other panic (during init, on a thread or in a
+/// task of the application's) goes to the hook that was installed before this one, so it is
+/// printed as before: install your own hook first to handle those.
+pub fn install_panic_hook() {
     static INSTALL: Once = Once::new();
     INSTALL.call_once(|| {
-        std::panic::set_hook(Box::new(|info| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if CATCHING.with(Cell::get) == 0 {
+                previous(info);
+                return;
+            }
             let report = PanicReport {
                 message: payload_message(info.payload()),
                 location: info.location().map(|l| (l.file().to_owned(), l.line())),
@@ -83,6 +96,14 @@ pub(crate) fn install_hook() {
             LAST_PANIC.with(|last| *last.borrow_mut() = Some(report));
         }));
     });
+}
+
+/// `catch_unwind` that tells the hook a catcher is waiting for the panic's report.
+fn catching<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
+    CATCHING.with(|c| c.set(c.get() + 1));
+    let result = catch_unwind(AssertUnwindSafe(f));
+    CATCHING.with(|c| c.set(c.get() - 1));
+    result
 }
 
 fn payload_message(payload: &dyn Any) -> String {
@@ -105,11 +126,12 @@ pub(crate) fn take_report(payload: &(dyn Any + Send)) -> PanicReport {
 
 /// Runs `f`, turning a panic into its report.
 pub(crate) fn catch<T>(f: impl FnOnce() -> T) -> Result<T, PanicReport> {
-    catch_unwind(AssertUnwindSafe(f)).map_err(|payload| take_report(payload.as_ref()))
+    catching(f).map_err(|payload| take_report(payload.as_ref()))
 }
 
 /// Frames of a `std::backtrace::Backtrace` display, oldest call first, without the panic
 /// machinery's own frames.
+#[cfg_attr(not(feature = "rollbar"), allow(dead_code))]
 fn parse_backtrace(text: &str) -> Vec<Frame> {
     let mut frames: Vec<Frame> = Vec::new();
     for line in text.lines() {
@@ -174,7 +196,7 @@ impl<F: Future> Future for CatchPanic<F> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let inner = self.inner.as_mut();
-        match catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
+        match catching(|| inner.poll(cx)) {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
             Err(payload) => Poll::Ready(Err(take_report(payload.as_ref()))),
@@ -361,7 +383,7 @@ mod tests {
 
     #[test]
     fn backtrace_frames_oldest_first() {
-        let text = "   0: std::backtrace::Backtrace::force_capture\n             at /rustc/abc/library/std/src/backtrace.rs:312:13\n   1: cruddur_telemetry::panics::install_hook::{{closure}}\n   2: std::panicking::rust_panic_with_hook\n   3: panicking::handler::{{closure}}\n             at ./shared/telemetry/examples/panicking.rs:21:9\n   4: main\n             at ./src/main.rs:5:1\n";
+        let text = "   0: std::backtrace::Backtrace::force_capture\n             at /rustc/abc/library/std/src/backtrace.rs:312:13\n   1: lambda_telemetry::panics::install_panic_hook::{{closure}}\n   2: std::panicking::rust_panic_with_hook\n   3: http_function::handler::{{closure}}\n             at ./examples/http_function.rs:21:9\n   4: main\n             at ./src/main.rs:5:1\n";
         let frames = parse_backtrace(text);
         assert_eq!(frames.len(), 2);
         let stripped =
@@ -374,16 +396,13 @@ mod tests {
         );
         assert_eq!(kept[0].lineno, Some(5));
         assert_eq!(frames[0].method.as_deref(), Some("main"));
-        assert_eq!(
-            frames[1].filename,
-            "./shared/telemetry/examples/panicking.rs"
-        );
+        assert_eq!(frames[1].filename, "./examples/http_function.rs");
         assert_eq!(frames[1].lineno, Some(21));
     }
 
     #[test]
     fn caught_panics_carry_their_message_location_and_frames() {
-        install_hook();
+        install_panic_hook();
         let result = futures_executor::block_on(CatchPanic::new(async { panic!("boom {}", 42) }));
         let report = result.unwrap_err();
         assert_eq!(report.message, "boom 42");

@@ -5,45 +5,71 @@
 //! Every layer carries its own filter, so an event no layer wants is never built: its fields (a
 //! dependency's `trace!` of a raw event, say) are not even evaluated.
 
+use std::future::Future;
 use std::io::Write;
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
+#[cfg(feature = "otlp")]
+use std::sync::OnceLock;
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_aws::detector::LambdaResourceDetector;
 use opentelemetry_aws::trace::XrayIdGenerator;
-use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
-use opentelemetry_sdk::trace::{SdkTracerProvider, SpanExporter};
+use opentelemetry_sdk::trace::SdkTracerProvider;
 use opentelemetry_sdk::Resource;
 use tracing::{Metadata, Subscriber};
 use tracing_subscriber::filter::{filter_fn, LevelFilter};
-use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
-use tracing_subscriber::{Layer, Registry};
+use tracing_subscriber::Layer;
 
 use crate::context::ContextLayer;
-use crate::export::{keep_trace, otlp_view, Exports, PathStats};
+use crate::export::{Exports, PathStats};
+use crate::invocation::InvocationLayer;
 use crate::logs::{self, JsonLogLayer, Output};
-use crate::metrics::EmfLayer;
-use crate::propagation::XRAY_UNSAMPLED;
+#[cfg(feature = "rollbar")]
 use crate::rollbar::{ReportLayer, Reporter};
 use crate::settings::{LateSecrets, Settings};
-use crate::transport::BlockingHttp;
-use crate::xray::{DaemonStats, UdpDaemonClient, XrayExporter};
+
+/// The future of one flush, as the invocation layer runs it.
+type FlushFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// The OTLP exports' extra headers; unset while they are still to arrive with the late secrets.
+#[cfg(feature = "otlp")]
 type OtlpHeaders = Arc<OnceLock<Vec<(String, String)>>>;
 
-/// The process's telemetry: what to flush after each invocation, and its counters.
+/// The process's telemetry: its exporters and error reporter, the `tracing` layers that feed
+/// them, what to flush after each invocation, and its counters. Cheap to clone.
+///
+/// [`crate::init`] builds one and installs [`Telemetry::layer`] as the global subscriber. An
+/// application with a subscriber of its own builds one with [`Telemetry::new`] and adds the
+/// layers it wants to its own stack:
+///
+/// ```no_run
+/// use lambda_telemetry::{Settings, Telemetry};
+/// use tracing_subscriber::layer::SubscriberExt;
+///
+/// let telemetry = Telemetry::new(Settings::from_env());
+/// let subscriber = tracing_subscriber::registry()
+///     // The invocation context the other layers read, then traces only: the application
+///     // keeps its own log format.
+///     .with(telemetry.context_layer())
+///     .with(telemetry.traces_layer());
+/// tracing::subscriber::set_global_default(subscriber).expect("the first subscriber");
+/// ```
 #[derive(Clone)]
 pub struct Telemetry {
     settings: Arc<Settings>,
+    output: Output,
     exports: Exports,
-    xray_documents: Arc<DaemonStats>,
+    #[cfg(feature = "xray")]
+    xray_documents: Arc<crate::xray::DaemonStats>,
+    #[cfg(feature = "rollbar")]
     reporter: Option<Arc<Reporter>>,
+    #[cfg(feature = "otlp")]
     otlp_headers: OtlpHeaders,
     // Kept so the provider (and its processor) lives as long as the process.
-    _provider: Option<SdkTracerProvider>,
+    provider: Option<SdkTracerProvider>,
 }
 
 /// What one exporter did since the process started.
@@ -57,7 +83,8 @@ pub struct ExporterStats {
     pub failed_exports: u64,
 }
 
-/// The telemetry's counters: what left, what was cut, what was lost.
+/// The telemetry's counters: what left, what was cut, what was lost. A backend whose feature is
+/// off counts nothing.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {
     /// The X-Ray exporter.
@@ -77,46 +104,131 @@ pub struct Stats {
 }
 
 impl Telemetry {
-    /// Builds the pipeline, logging to stdout, and the subscriber that feeds it. Nothing is
-    /// installed globally (see [`crate::init`]).
-    pub fn build(
-        settings: Settings,
-    ) -> (Self, impl Subscriber + Send + Sync + for<'a> LookupSpan<'a>) {
-        Self::build_logging_to(settings, std::io::stdout())
+    /// Builds the exporters and the error reporter, logging to stdout (Lambda's log stream).
+    /// Nothing is installed globally and no thread starts: exporters start with the first
+    /// [`Telemetry::flush`].
+    pub fn new(settings: Settings) -> Self {
+        Self::with_log_writer(settings, std::io::stdout())
     }
 
-    /// [`Telemetry::build`] with log lines and metric documents written to `logs`.
-    pub fn build_logging_to(
-        settings: Settings,
-        logs: impl Write + Send + 'static,
-    ) -> (Self, impl Subscriber + Send + Sync + for<'a> LookupSpan<'a>) {
-        install_crypto_provider();
-        let output = Output::new(Box::new(logs));
+    /// [`Telemetry::new`] with log lines and metric documents written to `logs`.
+    pub fn with_log_writer(settings: Settings, logs: impl Write + Send + 'static) -> Self {
+        #[cfg(feature = "https")]
+        crate::transport::install_crypto_provider();
         let settings = Arc::new(settings);
-        let xray_documents = Arc::new(DaemonStats::default());
-        let secrets_later = settings.secrets.is_some();
+        #[cfg(feature = "xray")]
+        let xray_documents = Arc::new(crate::xray::DaemonStats::default());
+        #[cfg(feature = "rollbar")]
         let reporter = Reporter::start(
             &settings.rollbar,
             settings.function_name.clone(),
-            secrets_later,
+            settings.secrets.is_some(),
         );
+        #[cfg(feature = "otlp")]
         let otlp_headers: OtlpHeaders = Arc::new(OnceLock::new());
-        if !secrets_later {
+        #[cfg(feature = "otlp")]
+        if settings.secrets.is_none() {
             // Only the environment's headers (`OTEL_EXPORTER_OTLP_HEADERS`), known now.
             let _ = otlp_headers.set(Vec::new());
         }
-        let (exports, provider) = if settings.tracing_disabled {
-            (Exports::default(), None)
-        } else {
-            let exports = exports(&settings, &xray_documents, &otlp_headers);
-            let provider = SdkTracerProvider::builder()
+        #[allow(unused_mut)] // without a trace exporter feature
+        let mut exports = Exports::default();
+        if !settings.tracing_disabled {
+            #[cfg(feature = "xray")]
+            {
+                exports = xray_export(exports, &settings, &xray_documents);
+            }
+            #[cfg(feature = "otlp")]
+            {
+                exports = otlp_export(exports, &settings, &otlp_headers);
+            }
+        }
+        let provider = (!exports.is_empty()).then(|| {
+            SdkTracerProvider::builder()
                 .with_id_generator(XrayIdGenerator::default())
                 .with_resource(resource(&settings))
                 .with_span_processor(exports.clone())
-                .build();
-            (exports, Some(provider))
-        };
-        let otel = provider.as_ref().map(|provider| {
+                .build()
+        });
+        Self {
+            settings,
+            output: Output::new(Box::new(logs)),
+            exports,
+            #[cfg(feature = "xray")]
+            xray_documents,
+            #[cfg(feature = "rollbar")]
+            reporter,
+            #[cfg(feature = "otlp")]
+            otlp_headers,
+            provider,
+        }
+    }
+
+    /// Every layer below, each with its own filter, in the order they work together: what
+    /// [`crate::init`] installs.
+    pub fn layer<S>(&self) -> impl Layer<S>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a> + Send + Sync,
+    {
+        let layer = self.logs_layer().and_then(self.context_layer());
+        #[cfg(feature = "emf")]
+        let layer = layer.and_then(self.metrics_layer());
+        #[cfg(feature = "rollbar")]
+        let layer = layer.and_then(self.reports_layer());
+        layer.and_then(self.traces_layer())
+    }
+
+    /// The invocation context (request id, trace, caller, status, cause) that logs, reports
+    /// and traces read from the invocation span. Add it whenever you add any other layer of
+    /// this crate.
+    pub fn context_layer<S>(&self) -> impl Layer<S>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        ContextLayer.with_filter(LevelFilter::INFO)
+    }
+
+    /// One JSON object per log line, with the invocation's context, for CloudWatch Logs.
+    /// Filtered by `AWS_LAMBDA_LOG_LEVEL` or `RUST_LOG`.
+    pub fn logs_layer<S>(&self) -> impl Layer<S>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        JsonLogLayer::new(&self.settings, self.output.clone())
+            .with_filter(logs::filter(&self.settings))
+    }
+
+    /// Events with `metric.<Name> = <count>` fields as CloudWatch Embedded Metric Format lines.
+    #[cfg(feature = "emf")]
+    pub fn metrics_layer<S>(&self) -> impl Layer<S>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        crate::metrics::EmfLayer::new(&self.settings, self.output.clone())
+            .with_filter(LevelFilter::INFO)
+    }
+
+    /// Error reports to Rollbar: panics, 5xx answers, failed handlers and events logged with
+    /// `report = true`. Does nothing without a token.
+    #[cfg(feature = "rollbar")]
+    pub fn reports_layer<S>(&self) -> impl Layer<S>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a> + Send + Sync,
+    {
+        present_or_identity(
+            self.reporter
+                .clone()
+                .map(|r| ReportLayer::new(r).with_filter(LevelFilter::INFO)),
+        )
+    }
+
+    /// Spans to the trace backends (X-Ray, OTLP) through OpenTelemetry; INFO spans and above of
+    /// the application and the runtime, never this crate's own traffic.
+    pub fn traces_layer<S>(&self) -> impl Layer<S>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a> + Send + Sync,
+    {
+        present_or_identity(self.provider.as_ref().map(|provider| {
             tracing_opentelemetry::layer()
                 .with_tracer(provider.tracer(env!("CARGO_PKG_NAME")))
                 .with_location(false)
@@ -124,26 +236,7 @@ impl Telemetry {
                 .with_target(false)
                 .with_tracked_inactivity(false)
                 .with_filter(filter_fn(is_application_span).with_max_level_hint(LevelFilter::INFO))
-        });
-        let subscriber = Registry::default()
-            .with(JsonLogLayer::new(&settings, output.clone()).with_filter(logs::filter(&settings)))
-            .with(EmfLayer::new(&settings, output).with_filter(LevelFilter::INFO))
-            .with(ContextLayer.with_filter(LevelFilter::INFO))
-            .with(
-                reporter
-                    .clone()
-                    .map(|r| ReportLayer::new(r).with_filter(LevelFilter::INFO)),
-            )
-            .with(otel);
-        let telemetry = Self {
-            settings,
-            exports,
-            xray_documents,
-            reporter,
-            otlp_headers,
-            _provider: provider,
-        };
-        (telemetry, subscriber)
+        }))
     }
 
     /// Exports the invocation's spans and delivers its error reports, each within its deadline.
@@ -156,6 +249,7 @@ impl Telemetry {
             }
         };
         let reports = async {
+            #[cfg(feature = "rollbar")]
             if let Some(reporter) = &self.reporter {
                 reporter.flush().await;
             }
@@ -185,38 +279,42 @@ impl Telemetry {
                     failed_exports: s.failed_exports.load(Ordering::Relaxed),
                 })
         };
-        let (delivered, not_delivered) = self
-            .reporter
-            .as_ref()
-            .map(|r| {
-                let s = &r.stats;
-                (
-                    s.delivered.load(Ordering::Relaxed),
-                    s.rate_limited.load(Ordering::Relaxed)
-                        + s.over_invocation_limit.load(Ordering::Relaxed)
-                        + s.failed.load(Ordering::Relaxed),
-                )
-            })
-            .unwrap_or_default();
-        Stats {
+        #[allow(unused_mut)]
+        let mut stats = Stats {
             xray: exporter("xray").unwrap_or_default(),
             otlp: exporter("otlp"),
-            xray_documents_sent: self.xray_documents.sent.load(Ordering::Relaxed),
-            xray_documents_truncated: self.xray_documents.truncated.load(Ordering::Relaxed),
-            xray_documents_dropped: self.xray_documents.dropped.load(Ordering::Relaxed),
-            reports_delivered: delivered,
-            reports_not_delivered: not_delivered,
+            ..Stats::default()
+        };
+        #[cfg(feature = "xray")]
+        {
+            let documents = &self.xray_documents;
+            stats.xray_documents_sent = documents.sent.load(Ordering::Relaxed);
+            stats.xray_documents_truncated = documents.truncated.load(Ordering::Relaxed);
+            stats.xray_documents_dropped = documents.dropped.load(Ordering::Relaxed);
         }
+        #[cfg(feature = "rollbar")]
+        if let Some(reporter) = &self.reporter {
+            let s = &reporter.stats;
+            stats.reports_delivered = s.delivered.load(Ordering::Relaxed);
+            stats.reports_not_delivered = s.rate_limited.load(Ordering::Relaxed)
+                + s.over_invocation_limit.load(Ordering::Relaxed)
+                + s.failed.load(Ordering::Relaxed);
+        }
+        stats
     }
 
     /// Whether error reports are on, or will be once the late secrets arrive.
     pub(crate) fn reports_errors(&self) -> bool {
-        self.reporter.is_some()
+        #[cfg(feature = "rollbar")]
+        return self.reporter.is_some();
+        #[cfg(not(feature = "rollbar"))]
+        false
     }
 
     /// The late secrets arrived: error reports and OTLP export start (a value the environment
     /// gave is kept).
     pub(crate) fn provide_secrets(&self, secrets: LateSecrets) {
+        #[cfg(feature = "rollbar")]
         let reports = match (&self.reporter, secrets.rollbar_token) {
             (Some(reporter), Some(token)) => {
                 reporter.provide_token(token);
@@ -225,12 +323,42 @@ impl Telemetry {
             (Some(reporter), None) if reporter.is_ready() => "on",
             _ => "off (no token)",
         };
+        #[cfg(not(feature = "rollbar"))]
+        let reports = "off (feature `rollbar` not built)";
+        #[cfg(feature = "otlp")]
         let _ = self.otlp_headers.set(secrets.otlp_headers);
+        #[cfg(not(feature = "otlp"))]
+        let _ = secrets.otlp_headers;
         tracing::info!(target: "telemetry", reports, "secrets read: error reports {reports}, OTLP export on where configured");
     }
 
-    pub(crate) fn settings(&self) -> &Settings {
+    /// The settings the telemetry was built with.
+    pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// The runtime layer for this telemetry: one span per invocation, flushed with
+    /// [`Telemetry::flush`] after each response (see [`InvocationLayer`]).
+    pub fn invocation_layer(&self) -> InvocationLayer<impl Fn() -> FlushFuture + Clone> {
+        let telemetry = self.clone();
+        InvocationLayer::new(&self.settings, move || -> FlushFuture {
+            let telemetry = telemetry.clone();
+            Box::pin(async move { telemetry.flush().await })
+        })
+    }
+}
+
+/// `layer`, or a layer that does nothing. Not `Option<L>`: a `None` layer tells the subscriber
+/// that nothing at all is enabled (`LevelFilter::OFF` as its hint), and composed with
+/// `Layer::and_then`, that silenced the layers beside it.
+fn present_or_identity<S, L>(layer: Option<L>) -> Box<dyn Layer<S> + Send + Sync>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    L: Layer<S> + Send + Sync,
+{
+    match layer {
+        Some(layer) => Box::new(layer),
+        None => Box::new(tracing_subscriber::layer::Identity::new()),
     }
 }
 
@@ -263,15 +391,19 @@ fn resource(settings: &Settings) -> Resource {
         .build()
 }
 
-fn exports(
+/// The X-Ray path: every span of a sampled trace, as segment documents over UDP.
+#[cfg(feature = "xray")]
+fn xray_export(
+    exports: Exports,
     settings: &Arc<Settings>,
-    xray_documents: &Arc<DaemonStats>,
-    otlp_headers: &OtlpHeaders,
+    xray_documents: &Arc<crate::xray::DaemonStats>,
 ) -> Exports {
+    use crate::propagation::XRAY_UNSAMPLED;
+    use crate::xray::{UdpDaemonClient, XrayExporter};
     let xray_settings = settings.clone();
     let annotations = settings.annotations.clone();
     let stats = xray_documents.clone();
-    let mut exports = Exports::default().with_exporter(
+    exports.with_exporter(
         "xray",
         settings.queue_size,
         Box::new(|span| {
@@ -279,50 +411,53 @@ fn exports(
                 .then_some(span)
         }),
         move || {
+            use opentelemetry_sdk::trace::SpanExporter as _;
             let client = UdpDaemonClient::new(&xray_settings.xray_daemon_address, stats);
             let mut exporter = XrayExporter::new(client, annotations);
             exporter.set_resource(&resource(&xray_settings));
             Some(exporter)
         },
-    );
-    if settings.otlp_endpoint.is_some() {
-        let ratio = settings.otlp_sample_ratio;
-        let otlp_settings = settings.clone();
-        let gate = otlp_headers.clone();
-        let headers = otlp_headers.clone();
-        exports = exports.with_exporter(
-            "otlp",
-            settings.queue_size,
-            // Off (nothing queued) until the headers are known.
-            Box::new(move |span| {
-                (gate.get().is_some() && keep_trace(&span, ratio)).then(|| otlp_view(span))
-            }),
-            move || otlp_exporter(&otlp_settings, headers.get().cloned().unwrap_or_default()),
-        );
-    }
-    exports
+    )
 }
 
-/// Makes ring rustls' process-wide crypto provider, which the OTLP and Rollbar client (ureq
-/// without a bundled provider, see `transport`) uses. Ring: the AWS SDK clients of an
-/// application can use ring too, and one TLS stack is half the bytes of two. An application that
-/// installed its own provider first keeps it.
-fn install_crypto_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+/// The OTLP path, when an endpoint is configured: its own sampling, off until its headers are
+/// known.
+#[cfg(feature = "otlp")]
+fn otlp_export(exports: Exports, settings: &Arc<Settings>, otlp_headers: &OtlpHeaders) -> Exports {
+    use crate::export::{keep_trace, otlp_view};
+    if settings.otlp_endpoint.is_none() {
+        return exports;
+    }
+    let ratio = settings.otlp_sample_ratio;
+    let otlp_settings = settings.clone();
+    let gate = otlp_headers.clone();
+    let headers = otlp_headers.clone();
+    exports.with_exporter(
+        "otlp",
+        settings.queue_size,
+        // Off (nothing queued) until the headers are known.
+        Box::new(move |span| {
+            (gate.get().is_some() && keep_trace(&span, ratio)).then(|| otlp_view(span))
+        }),
+        move || otlp_exporter(&otlp_settings, headers.get().cloned().unwrap_or_default()),
+    )
 }
 
 /// The OTLP/HTTP protobuf exporter. Endpoint, headers (`x-honeycomb-team=...`) and timeout come
 /// from the standard `OTEL_EXPORTER_OTLP_*` variables, plus any late `headers`. No retries: a
 /// retry would hold the export thread while the next invocations queue up; the next flush tries
 /// again with new spans.
+#[cfg(feature = "otlp")]
 fn otlp_exporter(
     settings: &Settings,
     headers: Vec<(String, String)>,
 ) -> Option<opentelemetry_otlp::SpanExporter> {
+    use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
+    use opentelemetry_sdk::trace::SpanExporter as _;
     let mut builder = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
         .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-        .with_http_client(BlockingHttp::new(settings.otlp_timeout))
+        .with_http_client(crate::transport::BlockingHttp::new(settings.otlp_timeout))
         .with_retry_policy(opentelemetry_otlp::RetryPolicy::disabled());
     if !headers.is_empty() {
         builder = builder.with_headers(headers.into_iter().collect());
@@ -337,6 +472,6 @@ fn otlp_exporter(
     Some(exporter)
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "xray"))]
 #[path = "pipeline_tests.rs"]
 mod tests;

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use cruddur_testkit::XrayCollector;
+use lambda_testkit::XrayCollector;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use super::Telemetry;
@@ -20,7 +20,10 @@ fn settings(vars: &[(&str, &str)]) -> Settings {
 }
 
 fn quiet(settings: Settings) -> (Telemetry, impl tracing::Subscriber + Send + Sync) {
-    Telemetry::build_logging_to(settings, std::io::sink())
+    use tracing_subscriber::layer::SubscriberExt;
+    let telemetry = Telemetry::with_log_writer(settings, std::io::sink());
+    let subscriber = tracing_subscriber::registry().with(telemetry.layer());
+    (telemetry, subscriber)
 }
 
 fn pipeline(xray: &XrayCollector) -> (Telemetry, tracing::subscriber::DefaultGuard) {
@@ -151,9 +154,10 @@ fn outgoing_calls_carry_both_trace_headers() {
     });
 }
 
+#[cfg(feature = "rollbar")]
 #[tokio::test]
 async fn error_reports_are_capped_per_invocation() {
-    let sink = cruddur_testkit::HttpSink::start().await;
+    let sink = lambda_testkit::HttpSink::start().await;
     let endpoint = format!("{}/api/1/item/", sink.url());
     let (telemetry, subscriber) = quiet(settings(&[
         ("ROLLBAR_ACCESS_TOKEN", "token"),

@@ -16,7 +16,7 @@ use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use opentelemetry_http::Request;
+use lambda_http::http::Request;
 use serde_json::{json, Map, Value};
 use tokio::sync::oneshot;
 use tracing::field::{Field, Visit};

@@ -6,7 +6,7 @@
 //! its Unicode tables into every function: 1.1 MB of each bootstrap and 1.2 MiB of each
 //! process's peak memory (measured with `scripts/bench`), an eighth of a function's memory
 //! budget. The mapping follows the same OpenTelemetry-to-X-Ray rules (those of the AWS Distro
-//! for OpenTelemetry) for what Cruddur's spans carry: HTTP, AWS SDK calls, databases, errors,
+//! for OpenTelemetry) for what application spans carry: HTTP, AWS SDK calls, databases, errors,
 //! annotations and metadata. Where that translator dropped a span (a name X-Ray would refuse),
 //! this one repairs the name instead.
 
@@ -19,6 +19,7 @@ use opentelemetry_sdk::Resource;
 use serde_json::{json, Map, Value as Json};
 
 use crate::propagation::xray_trace_id;
+use crate::settings::annotation_key;
 
 /// The longest string attribute kept whole; longer ones are cut (and marked).
 const MAX_ATTRIBUTE_CHARS: usize = 4096;
@@ -451,13 +452,6 @@ fn insert_errors(doc: &mut Map<String, Json>, span: &SpanData, known: &Known<'_>
     doc.insert("cause".into(), json!({ "exceptions": exceptions }));
 }
 
-/// An annotation key X-Ray accepts: other characters than `[A-Za-z0-9_]` become `_`.
-pub(crate) fn annotation_key(key: &str) -> String {
-    key.chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-        .collect()
-}
-
 /// Adds an annotation under a valid `key` ([`annotation_key`]): X-Ray indexes booleans, numbers
 /// and strings of up to 1,000 characters, at most 50 per document.
 fn annotate(annotations: &mut Map<String, Json>, key: String, value: &Value) {
@@ -586,7 +580,7 @@ mod tests {
             &Resource::builder_empty()
                 .with_attributes([
                     // A segment is named after its function, not the whole service.
-                    KeyValue::new("service.name", "cruddur"),
+                    KeyValue::new("service.name", "orders"),
                     KeyValue::new("cloud.provider", "aws"),
                     KeyValue::new("cloud.platform", "aws_lambda"),
                     KeyValue::new("cloud.region", "eu-west-1"),
@@ -595,7 +589,7 @@ mod tests {
                     KeyValue::new("telemetry.sdk.version", "0.33.1"),
                     KeyValue::new(
                         "aws.log.group.names",
-                        Value::Array(Array::String(vec!["/aws/lambda/home-activities".into()])),
+                        Value::Array(Array::String(vec!["/aws/lambda/list-orders".into()])),
                     ),
                 ])
                 .build(),
@@ -610,10 +604,10 @@ mod tests {
     fn a_server_span_is_a_segment_of_its_function() {
         let doc = document(&span(
             SpanKind::Server,
-            "home-activities",
+            "list-orders",
             vec![
                 KeyValue::new("http.request.method", "GET"),
-                KeyValue::new("url.full", "https://api.example.com/api/activities/home"),
+                KeyValue::new("url.full", "https://api.example.com/api/orders"),
                 KeyValue::new("http.response.status_code", 200),
                 KeyValue::new("app.handle", "worf"),
             ],
@@ -621,7 +615,7 @@ mod tests {
         assert_eq!(
             doc,
             json!({
-                "name": "home-activities",
+                "name": "list-orders",
                 "id": "53995c3f42cd8ad8",
                 "trace_id": "1-5759e988-bd862e3fe1be46a994272793",
                 "parent_id": "70de5b6f19ff9a0a",
@@ -629,15 +623,15 @@ mod tests {
                 "end_time": 1_478_293_361.521,
                 "origin": "AWS::Lambda::Function",
                 "http": {
-                    "request": {"method": "GET", "url": "https://api.example.com/api/activities/home"},
+                    "request": {"method": "GET", "url": "https://api.example.com/api/orders"},
                     "response": {"status": 200}
                 },
                 "aws": {"xray": {"sdk": "opentelemetry for rust", "sdk_version": "0.33.1"}},
-                "cloudwatch_logs": {"log_group": ["/aws/lambda/home-activities"]},
+                "cloudwatch_logs": {"log_group": ["/aws/lambda/list-orders"]},
                 "annotations": {"handle": "worf"},
                 "metadata": {
                     "http.request.method": "GET",
-                    "url.full": "https://api.example.com/api/activities/home",
+                    "url.full": "https://api.example.com/api/orders",
                     "http.response.status_code": 200,
                     "app.handle": "worf"
                 }
@@ -655,7 +649,7 @@ mod tests {
                 KeyValue::new("rpc.service", "DynamoDB"),
                 KeyValue::new("rpc.method", "Query"),
                 KeyValue::new("db.system", "dynamodb"),
-                KeyValue::new("aws.table.name", "cruddur"),
+                KeyValue::new("aws.table.name", "orders"),
                 KeyValue::new("aws.region", "us-east-1"),
                 KeyValue::new("aws.request_id", "R2D2"),
             ],
@@ -671,7 +665,7 @@ mod tests {
                 "operation": "Query",
                 "region": "us-east-1",
                 "request_id": "R2D2",
-                "table_name": "cruddur"
+                "table_name": "orders"
             })
         );
         assert_eq!(doc["sql"], json!({"database_type": "dynamodb"}));
@@ -682,17 +676,17 @@ mod tests {
     fn a_database_call_is_a_remote_subsegment_named_after_its_peer() {
         let doc = document(&span(
             SpanKind::Client,
-            "home_feed",
+            "recent_orders",
             vec![
                 KeyValue::new("peer.service", "SQLite"),
                 KeyValue::new("db.system", "sqlite"),
-                KeyValue::new("db.operation", "home_feed"),
+                KeyValue::new("db.operation", "recent_orders"),
             ],
         ));
         assert_eq!(doc["name"], "SQLite");
         assert_eq!(doc["namespace"], "remote");
         assert_eq!(doc["sql"], json!({"database_type": "sqlite"}));
-        assert_eq!(doc["metadata"]["db.operation"], "home_feed");
+        assert_eq!(doc["metadata"]["db.operation"], "recent_orders");
         // Subsegments default to the function's region.
         assert_eq!(doc["aws"]["region"], "eu-west-1");
 

@@ -9,7 +9,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::env::{self, Vars};
-use crate::segment::annotation_key;
 
 /// The X-Ray daemon's default address (Lambda sets `AWS_XRAY_DAEMON_ADDRESS` itself).
 pub(crate) const DEFAULT_DAEMON_ADDRESS: &str = "127.0.0.1:2000";
@@ -88,6 +87,7 @@ pub(crate) struct RollbarSettings {
     pub(crate) max_items_per_invocation: usize,
 }
 
+#[cfg_attr(not(feature = "rollbar"), allow(dead_code))]
 impl RollbarSettings {
     pub(crate) fn environment(&self) -> &str {
         self.environment.as_deref().unwrap_or("production")
@@ -256,6 +256,7 @@ impl Settings {
     }
 
     /// The CloudWatch namespace of EMF metrics.
+    #[cfg_attr(not(feature = "emf"), allow(dead_code))]
     pub(crate) fn metrics_namespace(&self) -> &str {
         self.metrics_namespace
             .as_deref()
@@ -267,6 +268,13 @@ impl Default for Settings {
     fn default() -> Self {
         Self::from_lookup(|_| None)
     }
+}
+
+/// An annotation key X-Ray accepts: other characters than `[A-Za-z0-9_]` become `_`.
+pub(crate) fn annotation_key(key: &str) -> String {
+    key.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect()
 }
 
 /// The OTLP sampling ratio. The `parentbased_*` samplers are read as their root sampler: the
@@ -323,12 +331,12 @@ mod tests {
             ("OTEL_BSP_MAX_QUEUE_SIZE", "9"),
             ("OTEL_EXPORTER_OTLP_TIMEOUT", "3000"),
         ])
-        .default_service_name("cruddur")
+        .default_service_name("orders")
         .rollbar_environment("beta")
         .local(true)
         .annotation("app.handle", "handle");
-        assert_eq!(s.service_name, "cruddur");
-        assert_eq!(s.metrics_namespace(), "cruddur");
+        assert_eq!(s.service_name, "orders");
+        assert_eq!(s.metrics_namespace(), "orders");
         assert_eq!(s.rollbar.environment(), "beta");
         assert!(s.local);
         assert_eq!(s.flush_timeout, Duration::from_millis(250));
@@ -338,7 +346,7 @@ mod tests {
             .annotations
             .contains(&("app.handle".to_owned(), "handle".to_owned())));
         let given = settings(&[("OTEL_SERVICE_NAME", "mine"), ("ROLLBAR_ENVIRONMENT", "qa")])
-            .default_service_name("cruddur")
+            .default_service_name("orders")
             .rollbar_environment("beta")
             .annotation("weird-key!", "weird-key!");
         assert_eq!(given.service_name, "mine");

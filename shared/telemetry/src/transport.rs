@@ -18,9 +18,19 @@ use std::time::Duration;
 /// response head Rollbar or an OTLP endpoint sends.
 const BUFFER_BYTES: usize = 16 * 1024;
 
-use async_trait::async_trait;
-use opentelemetry_http::{Bytes, HttpClient, HttpError, Request, Response};
+use bytes::Bytes;
+use lambda_http::http::{Request, Response};
 use ureq::tls::{RootCerts, TlsConfig, TlsProvider};
+
+/// Makes ring rustls' process-wide crypto provider, which this client (ureq without a bundled
+/// provider) uses. Ring: the AWS SDK clients of an application can use ring too, and one TLS
+/// stack is half the bytes of two. An application that installed its own provider first keeps
+/// it.
+pub(crate) fn install_crypto_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}
 
 /// A blocking HTTPS client whose requests give up after `timeout`; cheap to clone.
 #[derive(Debug, Clone)]
@@ -56,11 +66,15 @@ impl BlockingHttp {
     }
 }
 
-#[async_trait]
-impl HttpClient for BlockingHttp {
+#[cfg(feature = "otlp")]
+#[async_trait::async_trait]
+impl opentelemetry_http::HttpClient for BlockingHttp {
     /// Blocks inside the future on purpose: the OTLP exporter is driven by `block_on` on its own
     /// thread, which has nothing else to run meanwhile.
-    async fn send_bytes(&self, request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
+    async fn send_bytes(
+        &self,
+        request: Request<Bytes>,
+    ) -> Result<Response<Bytes>, opentelemetry_http::HttpError> {
         let (parts, body) = request.into_parts();
         Ok(self.send(Request::from_parts(parts, &body[..]))?)
     }
@@ -68,7 +82,7 @@ impl HttpClient for BlockingHttp {
 
 #[cfg(test)]
 mod tests {
-    use cruddur_testkit::http::{HttpSink, SinkBehavior};
+    use lambda_testkit::http::{HttpSink, SinkBehavior};
 
     use super::*;
 

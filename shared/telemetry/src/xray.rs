@@ -247,7 +247,7 @@ mod tests {
     #[test]
     fn oversized_documents_lose_metadata_not_structure() {
         let doc = serde_json::json!({
-            "name": "home-activities", "id": "70de5b6f19ff9a0a", "trace_id": "1-581cf771-a006649127e371903a2de979",
+            "name": "list-orders", "id": "70de5b6f19ff9a0a", "trace_id": "1-581cf771-a006649127e371903a2de979",
             "start_time": 1.0, "end_time": 2.0,
             "annotations": {"handle": "worf"},
             "metadata": {"default": {"big": "x".repeat(100_000), "small": "keep me"}}

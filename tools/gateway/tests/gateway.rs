@@ -16,8 +16,8 @@ use cruddur_gateway::invoke::Invoker;
 use cruddur_gateway::template::ApiSpec;
 use cruddur_gateway::xray::DaemonSender;
 use cruddur_gateway::{server, Gateway};
-use cruddur_testkit::http::{record, response, serve, SinkBehavior};
-use cruddur_testkit::{HttpSink, Recorded, XrayCollector};
+use lambda_testkit::http::{record, response, serve, SinkBehavior};
+use lambda_testkit::{HttpSink, Recorded, XrayCollector};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

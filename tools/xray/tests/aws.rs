@@ -8,9 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::{cli, stdout, Listener, TempDir, HEADER};
-use cruddur_testkit::http::{record, response, serve};
-use cruddur_testkit::moto;
 use cruddur_xray::aws::{put_segments, Forwarded};
+use lambda_testkit::http::{record, response, serve};
+use lambda_testkit::moto;
 use serde_json::{json, Value};
 
 /// The canned documents, moved to now, with fresh trace ids and a `run` annotation so this

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::{cli, stdout, Listener, TempDir, HEADER};
 use cruddur_core::testing::event_json;
-use cruddur_testkit::{lambda_trace_header, FunctionProcess, RuntimeEmulator};
+use lambda_testkit::{lambda_trace_header, FunctionProcess, RuntimeEmulator};
 
 const WAIT: Duration = Duration::from_secs(20);
 
