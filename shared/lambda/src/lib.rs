@@ -49,7 +49,10 @@ pub fn telemetry_settings(config: &Config) -> Settings {
         // Cruddur's errors are JSON arrays of codes, the frontend's format.
         .error_bodies(r#"["invalid_request"]"#, r#"["internal_error"]"#);
     match secret_parameters() {
-        Some((rollbar, honeycomb)) => settings.secrets_later(read_secrets(rollbar, honeycomb)),
+        Some((rollbar, honeycomb)) => settings.secrets_later(move || {
+            let (rollbar, honeycomb) = (rollbar.clone(), honeycomb.clone());
+            async move { read_secrets(rollbar, honeycomb).await }
+        }),
         None => settings,
     }
 }
@@ -66,31 +69,37 @@ fn secret_parameters() -> Option<(Option<String>, Option<String>)> {
 
 /// Reads the secrets from SSM Parameter Store (SecureStrings, decrypted), in the background: the
 /// telemetry starts this after the first response, so neither the cold start nor any response
-/// waits for it.
-/// A secret that cannot be read leaves its exporter off, with a warning (never the value).
-async fn read_secrets(rollbar: Option<String>, honeycomb: Option<String>) -> LateSecrets {
+/// waits for it. A parameter that cannot be read fails the whole read (the reason names the
+/// parameter, never a value): the telemetry tries again with backoff, and what needs the
+/// secrets stays off until a read succeeds.
+async fn read_secrets(
+    rollbar: Option<String>,
+    honeycomb: Option<String>,
+) -> Result<LateSecrets, String> {
     let ssm = aws_sdk_ssm::Client::new(&cruddur_core::aws::sdk_config("SSM"));
     let read = |name: Option<String>| {
         let ssm = ssm.clone();
         async move {
-            let name = name?;
+            let Some(name) = name else {
+                return Ok(None);
+            };
             let request = ssm.get_parameter().name(&name).with_decryption(true).send();
             match request.await {
-                Ok(output) => output.parameter.and_then(|p| p.value),
-                Err(err) => {
-                    tracing::warn!(parameter = %name, error = %aws_sdk_ssm::error::DisplayErrorContext(&err), "cannot read a secret parameter; what needs it stays off");
-                    None
-                }
+                Ok(output) => Ok(output.parameter.and_then(|p| p.value)),
+                Err(err) => Err(format!(
+                    "cannot read the secret parameter {name}: {}",
+                    aws_sdk_ssm::error::DisplayErrorContext(&err)
+                )),
             }
         }
     };
     let (rollbar_token, honeycomb_key) = tokio::join!(read(rollbar), read(honeycomb));
-    LateSecrets {
-        rollbar_token,
-        otlp_headers: honeycomb_key
+    Ok(LateSecrets {
+        rollbar_token: rollbar_token?,
+        otlp_headers: honeycomb_key?
             .map(|key| vec![("x-honeycomb-team".to_owned(), key)])
             .unwrap_or_default(),
-    }
+    })
 }
 
 /// Serves an HTTP function until Lambda stops it: `endpoint`'s row of the route table, `handler`

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
+mod breaker;
 mod context;
 mod env;
 // Without a trace exporter (`xray`, `otlp`) the export paths are never built.
@@ -21,6 +22,7 @@ mod rollbar;
 #[cfg(feature = "xray")]
 mod segment;
 mod settings;
+mod shutdown;
 #[cfg(feature = "https")]
 mod transport;
 mod worker;
@@ -120,6 +122,9 @@ where
         .describing_requests(telemetry.reports_errors())
         .layer(CatchPanicLayer::new(bodies.internal_error.as_str()).layer(handler));
     let service = HttpEventLayer::new(bodies.bad_request.as_str()).layer(handler);
+    if settings.flush_on_shutdown && !settings.local {
+        telemetry.flush_on_shutdown().await;
+    }
     lambda_runtime::Runtime::new(service)
         .layer(telemetry.invocation_layer())
         .run()
@@ -155,6 +160,9 @@ where
     let settings = telemetry.settings();
     let service =
         CatchPanicLayer::new(settings.error_bodies.internal_error.as_str()).layer(handler);
+    if settings.flush_on_shutdown && !settings.local {
+        telemetry.flush_on_shutdown().await;
+    }
     lambda_runtime::Runtime::new(service)
         .layer(telemetry.invocation_layer())
         .run()

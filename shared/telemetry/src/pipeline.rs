@@ -8,10 +8,11 @@
 use std::future::Future;
 use std::io::Write;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 #[cfg(feature = "otlp")]
 use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_aws::detector::LambdaResourceDetector;
@@ -23,6 +24,7 @@ use tracing_subscriber::filter::{filter_fn, LevelFilter};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
+use crate::breaker::{Breaker, Failure, Permit};
 use crate::context::ContextLayer;
 use crate::export::{Exports, PathStats};
 use crate::invocation::InvocationLayer;
@@ -70,7 +72,34 @@ pub struct Telemetry {
     otlp_headers: OtlpHeaders,
     // Kept so the provider (and its processor) lives as long as the process.
     provider: Option<SdkTracerProvider>,
+    drops: Arc<Mutex<DropCounts>>,
+    secrets: Arc<SecretsState>,
 }
+
+/// Where the read of the late secrets stands.
+#[derive(Debug)]
+struct SecretsState {
+    breaker: Breaker,
+    /// A read is under way.
+    reading: AtomicBool,
+    /// The secrets arrived.
+    read: AtomicBool,
+}
+
+/// The longest a read of the late secrets may take before it counts as failed.
+const SECRETS_DEADLINE: Duration = Duration::from_secs(5);
+
+/// What was last said about dropped telemetry.
+#[derive(Debug, Default)]
+struct DropCounts {
+    said_at: Option<Instant>,
+    /// (backend, dropped so far) as last said.
+    said: Vec<(&'static str, u64)>,
+}
+
+/// How often dropped counts are logged and published at most (each a log line and an EMF
+/// document while a backend is down).
+const DROPS_EVERY: Duration = Duration::from_secs(60);
 
 /// What one exporter did since the process started.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -123,6 +152,7 @@ impl Telemetry {
             &settings.rollbar,
             settings.function_name.clone(),
             settings.secrets.is_some(),
+            settings.backoff,
         );
         #[cfg(feature = "otlp")]
         let otlp_headers: OtlpHeaders = Arc::new(OnceLock::new());
@@ -150,6 +180,7 @@ impl Telemetry {
                 .with_span_processor(exports.clone())
                 .build()
         });
+        let backoff = settings.backoff;
         Self {
             settings,
             output: Output::new(Box::new(logs)),
@@ -161,6 +192,16 @@ impl Telemetry {
             #[cfg(feature = "otlp")]
             otlp_headers,
             provider,
+            drops: Arc::default(),
+            secrets: Arc::new(SecretsState {
+                breaker: Breaker::new(
+                    "the secrets read",
+                    "the application's access to its secrets",
+                    backoff,
+                ),
+                reading: AtomicBool::new(false),
+                read: AtomicBool::new(false),
+            }),
         }
     }
 
@@ -170,12 +211,17 @@ impl Telemetry {
     where
         S: Subscriber + for<'a> LookupSpan<'a> + Send + Sync,
     {
-        let layer = self.logs_layer().and_then(self.context_layer());
+        // A `Vec` of layers, not a chain of `and_then`: a chain of filtered layers reports the
+        // outermost layer's level hint as the whole stack's, so `RUST_LOG=debug` lines were
+        // never built; a `Vec` reports the most verbose of its layers' hints.
+        let mut layers: Vec<Box<dyn Layer<S> + Send + Sync>> =
+            vec![Box::new(self.logs_layer()), Box::new(self.context_layer())];
         #[cfg(feature = "emf")]
-        let layer = layer.and_then(self.metrics_layer());
+        layers.push(Box::new(self.metrics_layer()));
         #[cfg(feature = "rollbar")]
-        let layer = layer.and_then(self.reports_layer());
-        layer.and_then(self.traces_layer())
+        layers.push(Box::new(self.reports_layer()));
+        layers.push(Box::new(self.traces_layer()));
+        layers
     }
 
     /// The invocation context (request id, trace, caller, status, cause) that logs, reports
@@ -255,17 +301,114 @@ impl Telemetry {
             }
         };
         tokio::join!(spans, reports);
+        self.say_drops();
     }
 
-    /// Starts reading the late secrets, once: from the first flush, which runs after the first
-    /// response. Spawned at init instead, on the current-thread runtime a function runs on, the
-    /// task would run (building its client, sending its request) before the runtime's first
-    /// poll for an event, and so lengthen every cold start.
-    fn start_reading_secrets(&self) {
-        if let Some(read) = self.settings.secrets.as_ref().and_then(|s| s.take()) {
-            let late = self.clone();
-            tokio::spawn(async move { late.provide_secrets(read.await) });
+    /// Sends everything still queued, to every backend whose credentials were not refused,
+    /// within `budget`: what runs at shutdown (see [`Telemetry::flush_on_shutdown`]).
+    pub async fn flush_now(&self, budget: Duration) {
+        let spans = self.exports.flush_now(budget);
+        let reports = async {
+            #[cfg(feature = "rollbar")]
+            if let Some(reporter) = &self.reporter {
+                reporter.flush_now(budget).await;
+            }
+        };
+        tokio::join!(spans, reports);
+    }
+
+    /// On Lambda, registers the process as an internal extension so that Lambda sends it SIGTERM
+    /// before shutting the sandbox down, and on SIGTERM sends what is still queued within
+    /// 400 ms of Lambda's 500 ms, then exits. [`crate::run`] and [`crate::run_events`] call it
+    /// unless the settings turn it off (`LAMBDA_TELEMETRY_SHUTDOWN_FLUSH=false`, or a local
+    /// run); call it before `Runtime::run` in a runtime of your own. Where there is no
+    /// Extensions API (`cargo lambda watch`, an emulator), it does nothing.
+    pub async fn flush_on_shutdown(&self) {
+        crate::shutdown::flush_on_shutdown(self.clone()).await;
+    }
+
+    /// Logs what was dropped since it was last said, per backend, with an EMF metric each
+    /// (`XraySpansDropped`, `OtlpSpansDropped`, `RollbarReportsDropped`): at most once a minute.
+    fn say_drops(&self) {
+        #[allow(unused_mut)] // without the `rollbar` feature
+        let mut counts: Vec<(&'static str, u64)> = self
+            .exports
+            .all_stats()
+            .map(|(name, stats)| (name, stats.dropped.load(Ordering::Relaxed)))
+            .collect();
+        #[cfg(feature = "rollbar")]
+        if let Some(reporter) = &self.reporter {
+            counts.push(("rollbar", reporter.stats.dropped.load(Ordering::Relaxed)));
         }
+        let mut drops = self.drops.lock().unwrap_or_else(PoisonError::into_inner);
+        let recent = drops.said_at.is_some_and(|at| at.elapsed() < DROPS_EVERY);
+        if recent || counts.iter().all(|c| drops.said.contains(c) || c.1 == 0) {
+            return;
+        }
+        for &(backend, total) in &counts {
+            let before = drops
+                .said
+                .iter()
+                .find(|(b, _)| *b == backend)
+                .map_or(0, |c| c.1);
+            let dropped = total - before.min(total);
+            if dropped == 0 {
+                continue;
+            }
+            match backend {
+                "xray" => {
+                    tracing::warn!(target: "telemetry", backend, dropped, total, metric.XraySpansDropped = dropped, "telemetry dropped")
+                }
+                "otlp" => {
+                    tracing::warn!(target: "telemetry", backend, dropped, total, metric.OtlpSpansDropped = dropped, "telemetry dropped")
+                }
+                _ => {
+                    tracing::warn!(target: "telemetry", backend, dropped, total, metric.RollbarReportsDropped = dropped, "telemetry dropped")
+                }
+            }
+        }
+        drops.said = counts;
+        drops.said_at = Some(Instant::now());
+    }
+
+    /// Starts reading the late secrets: from the first flush, which runs after the first
+    /// response, and again after a failed read once its backoff has passed, until one succeeds.
+    /// Spawned at init instead, on the current-thread runtime a function runs on, the task would
+    /// run (building its client, sending its request) before the runtime's first poll for an
+    /// event, and so lengthen every cold start.
+    fn start_reading_secrets(&self) {
+        let Some(secrets) = &self.settings.secrets else {
+            return;
+        };
+        if self.secrets.read.load(Ordering::Acquire) {
+            return;
+        }
+        // One read at a time: the breaker hands out a probe once, and a first read is marked.
+        if !matches!(
+            self.secrets.breaker.permit(Duration::ZERO),
+            Permit::Send(_) | Permit::Probe(_)
+        ) || self.secrets.reading.swap(true, Ordering::AcqRel)
+        {
+            return;
+        }
+        let read = secrets.read();
+        let late = self.clone();
+        tokio::spawn(async move {
+            let state = &late.secrets;
+            match tokio::time::timeout(SECRETS_DEADLINE, read).await {
+                Ok(Ok(secrets)) => {
+                    state.breaker.succeeded();
+                    state.read.store(true, Ordering::Release);
+                    late.provide_secrets(secrets);
+                }
+                Ok(Err(why)) => state.breaker.failed(Failure::Unavailable(why)),
+                Err(_) => state.breaker.failed(Failure::Unavailable(format!(
+                    "no answer within {} s",
+                    SECRETS_DEADLINE.as_secs()
+                ))),
+            }
+            state.reading.store(false, Ordering::Release);
+        });
     }
 
     /// The counters so far.
@@ -296,9 +439,9 @@ impl Telemetry {
         if let Some(reporter) = &self.reporter {
             let s = &reporter.stats;
             stats.reports_delivered = s.delivered.load(Ordering::Relaxed);
-            stats.reports_not_delivered = s.rate_limited.load(Ordering::Relaxed)
-                + s.over_invocation_limit.load(Ordering::Relaxed)
-                + s.failed.load(Ordering::Relaxed);
+            stats.reports_not_delivered = s.over_invocation_limit.load(Ordering::Relaxed)
+                + s.failed.load(Ordering::Relaxed)
+                + s.dropped.load(Ordering::Relaxed);
         }
         stats
     }
@@ -398,6 +541,7 @@ fn xray_export(
     settings: &Arc<Settings>,
     xray_documents: &Arc<crate::xray::DaemonStats>,
 ) -> Exports {
+    use crate::export::Exporter;
     use crate::propagation::XRAY_UNSAMPLED;
     use crate::xray::{UdpDaemonClient, XrayExporter};
     let xray_settings = settings.clone();
@@ -410,12 +554,17 @@ fn xray_export(
             (span.span_context.trace_state().get(XRAY_UNSAMPLED.0) != Some(XRAY_UNSAMPLED.1))
                 .then_some(span)
         }),
-        move || {
-            use opentelemetry_sdk::trace::SpanExporter as _;
-            let client = UdpDaemonClient::new(&xray_settings.xray_daemon_address, stats);
-            let mut exporter = XrayExporter::new(client, annotations);
-            exporter.set_resource(&resource(&xray_settings));
-            Some(exporter)
+        // No breaker: a UDP send to the daemon never waits for an answer.
+        Exporter {
+            make: move || {
+                use opentelemetry_sdk::trace::SpanExporter as _;
+                let client = UdpDaemonClient::new(&xray_settings.xray_daemon_address, stats);
+                let mut exporter = XrayExporter::new(client, annotations);
+                exporter.set_resource(&resource(&xray_settings));
+                Some(exporter)
+            },
+            breaker: None,
+            classify: None,
         },
     )
 }
@@ -424,7 +573,8 @@ fn xray_export(
 /// known.
 #[cfg(feature = "otlp")]
 fn otlp_export(exports: Exports, settings: &Arc<Settings>, otlp_headers: &OtlpHeaders) -> Exports {
-    use crate::export::{keep_trace, otlp_view};
+    use crate::export::{keep_trace, otlp_view, Exporter};
+    use crate::transport::{Answer, BlockingHttp};
     if settings.otlp_endpoint.is_none() {
         return exports;
     }
@@ -432,6 +582,8 @@ fn otlp_export(exports: Exports, settings: &Arc<Settings>, otlp_headers: &OtlpHe
     let otlp_settings = settings.clone();
     let gate = otlp_headers.clone();
     let headers = otlp_headers.clone();
+    let http = BlockingHttp::new(settings.otlp_timeout);
+    let answers = http.clone();
     exports.with_exporter(
         "otlp",
         settings.queue_size,
@@ -439,7 +591,23 @@ fn otlp_export(exports: Exports, settings: &Arc<Settings>, otlp_headers: &OtlpHe
         Box::new(move |span| {
             (gate.get().is_some() && keep_trace(&span, ratio)).then(|| otlp_view(span))
         }),
-        move || otlp_exporter(&otlp_settings, headers.get().cloned().unwrap_or_default()),
+        Exporter {
+            make: move || {
+                otlp_exporter(
+                    &otlp_settings,
+                    headers.get().cloned().unwrap_or_default(),
+                    http,
+                )
+            },
+            breaker: Some(Arc::new(Breaker::new(
+                "the OTLP endpoint",
+                "OTEL_EXPORTER_OTLP_HEADERS (the endpoint's API key)",
+                settings.backoff,
+            ))),
+            classify: Some(Box::new(move |err| {
+                Answer::failure(answers.take_last_answer(), err.to_string())
+            })),
+        },
     )
 }
 
@@ -451,13 +619,14 @@ fn otlp_export(exports: Exports, settings: &Arc<Settings>, otlp_headers: &OtlpHe
 fn otlp_exporter(
     settings: &Settings,
     headers: Vec<(String, String)>,
+    http: crate::transport::BlockingHttp,
 ) -> Option<opentelemetry_otlp::SpanExporter> {
     use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
     use opentelemetry_sdk::trace::SpanExporter as _;
     let mut builder = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
         .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-        .with_http_client(crate::transport::BlockingHttp::new(settings.otlp_timeout))
+        .with_http_client(http)
         .with_retry_policy(opentelemetry_otlp::RetryPolicy::disabled());
     if !headers.is_empty() {
         builder = builder.with_headers(headers.into_iter().collect());

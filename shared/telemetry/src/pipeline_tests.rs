@@ -190,3 +190,56 @@ async fn error_reports_are_capped_per_invocation() {
         "two over the cap, twice"
     );
 }
+
+#[cfg(feature = "rollbar")]
+#[tokio::test]
+async fn a_failed_secrets_read_is_retried_with_backoff_until_it_succeeds() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    let reads = Arc::new(AtomicUsize::new(0));
+    let counter = reads.clone();
+    let settings = settings(&[
+        ("LAMBDA_TELEMETRY_RETRY_BASE_MS", "20"),
+        ("LAMBDA_TELEMETRY_RETRY_MAX_MS", "40"),
+        ("OTEL_SDK_DISABLED", "true"),
+    ])
+    .secrets_later(move || {
+        let attempt = counter.fetch_add(1, Ordering::SeqCst);
+        async move {
+            if attempt < 2 {
+                Err("the parameter store is unavailable".to_owned())
+            } else {
+                Ok(crate::LateSecrets {
+                    rollbar_token: Some("token".to_owned()),
+                    ..Default::default()
+                })
+            }
+        }
+    });
+    let (telemetry, subscriber) = quiet(settings);
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let ready = || telemetry.reporter.as_ref().is_some_and(|r| r.is_ready());
+    for _ in 0..200 {
+        telemetry.flush().await;
+        if ready() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(ready(), "error reports start once a read succeeds");
+    assert_eq!(
+        reads.load(Ordering::SeqCst),
+        3,
+        "two failed reads, then one that succeeded"
+    );
+    for _ in 0..5 {
+        telemetry.flush().await;
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    assert_eq!(
+        reads.load(Ordering::SeqCst),
+        3,
+        "no read after one succeeded"
+    );
+}

@@ -8,13 +8,17 @@
 //! a panic (critical, with its frames), a 5xx or a failed event handler (error, with the logged
 //! cause), and any event logged with `report = true` (at its level).
 //!
-//! Every item carries a `uuid`, so a retry is never counted twice; a 429 pauses sending for the
-//! window Rollbar names; at most `ROLLBAR_MAX_ITEMS_PER_INVOCATION` items leave per invocation.
+//! Every item carries a `uuid`, so a retry is never counted twice; at most
+//! `ROLLBAR_MAX_ITEMS_PER_INVOCATION` items leave per invocation. Rollbar has a [`Breaker`]: when
+//! it does not answer (or answers 5xx, or 429 with its rate-limit window), invocations stop
+//! waiting for it and items are held on the delivery thread (at most `ROLLBAR_QUEUE_SIZE`), then
+//! delivered oldest first once a probe finds it answering. A 401 or 403 turns reports off.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::Receiver;
-use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use lambda_http::http::Request;
 use serde_json::{json, Map, Value};
@@ -26,10 +30,11 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
+use crate::breaker::{Backoff, Breaker, Failure, Permit};
 use crate::context::{closing_context, InvocationContext, INVOCATION_SPAN};
 use crate::panics::Frame;
 use crate::settings::RollbarSettings;
-use crate::transport::BlockingHttp;
+use crate::transport::{Answer, BlockingHttp};
 use crate::worker::Worker;
 
 /// The window a 429 pauses sending for when Rollbar does not say.
@@ -127,14 +132,24 @@ impl Item {
 #[derive(Debug, Default)]
 pub(crate) struct ReporterStats {
     pub(crate) delivered: AtomicU64,
+    /// 429 answers (each holds the items for the window Rollbar names).
     pub(crate) rate_limited: AtomicU64,
     pub(crate) over_invocation_limit: AtomicU64,
+    /// Items that cannot be delivered: refused by Rollbar, or reports off.
     pub(crate) failed: AtomicU64,
+    /// Items dropped because `ROLLBAR_QUEUE_SIZE` items were already held.
+    pub(crate) dropped: AtomicU64,
 }
 
-struct Job {
-    payload: Value,
-    done: oneshot::Sender<()>,
+/// What the delivery thread is told.
+enum Message {
+    /// An item to deliver (held until the next flush that sends).
+    Item(Value),
+    /// Deliver what is held if `send`, then say so.
+    Flush {
+        send: bool,
+        done: oneshot::Sender<()>,
+    },
 }
 
 /// Sends items to Rollbar from its own thread.
@@ -146,8 +161,10 @@ pub(crate) struct Reporter {
     server: OnceLock<Value>,
     function_name: Option<String>,
     /// The delivery thread, started by the first item.
-    worker: Worker<Job>,
-    pending: Mutex<Vec<oneshot::Receiver<()>>>,
+    worker: Worker<Message>,
+    /// Items handed to the thread and not yet delivered or given up.
+    held: Arc<AtomicUsize>,
+    breaker: Arc<Breaker>,
     sent_this_invocation: AtomicUsize,
     pub(crate) stats: Arc<ReporterStats>,
     limit_logged: AtomicBool,
@@ -168,6 +185,7 @@ impl Reporter {
         rollbar: &RollbarSettings,
         function_name: Option<String>,
         token_later: bool,
+        backoff: Backoff,
     ) -> Option<Arc<Self>> {
         let rollbar = rollbar.clone();
         if rollbar.token.is_none() && !token_later {
@@ -178,13 +196,19 @@ impl Reporter {
             let _ = token.set(known.clone());
         }
         let stats = Arc::new(ReporterStats::default());
-        let thread_settings = rollbar.clone();
-        let thread_stats = stats.clone();
+        let breaker = Arc::new(Breaker::new("Rollbar", "ROLLBAR_ACCESS_TOKEN", backoff));
+        let held = Arc::new(AtomicUsize::new(0));
+        let delivery = Delivery {
+            settings: rollbar.clone(),
+            stats: stats.clone(),
+            breaker: breaker.clone(),
+            held: held.clone(),
+        };
         let thread_token = token.clone();
         let worker = Worker::new("telemetry-rollbar", move |receiver| {
             // Items are only queued once the token is known.
             let token = thread_token.get().cloned().unwrap_or_default();
-            deliver(receiver, &token, &thread_settings, &thread_stats)
+            delivery.run(receiver, &token)
         });
         Some(Arc::new(Self {
             token,
@@ -192,7 +216,8 @@ impl Reporter {
             server: OnceLock::new(),
             function_name,
             worker,
-            pending: Mutex::new(Vec::new()),
+            held,
+            breaker,
             sent_this_invocation: AtomicUsize::new(0),
             stats,
             limit_logged: AtomicBool::new(false),
@@ -210,9 +235,9 @@ impl Reporter {
     }
 
     /// Queues an item with the invocation's context. Never blocks. Before the token is known,
-    /// the item is counted and dropped.
+    /// or once Rollbar refused it, the item is counted and dropped.
     pub(crate) fn report(&self, item: Item, context: &InvocationContext) {
-        if !self.is_ready() {
+        if !self.is_ready() || self.breaker.is_stopped() {
             self.stats.failed.fetch_add(1, Ordering::Relaxed);
             return;
         }
@@ -228,29 +253,56 @@ impl Reporter {
             return;
         }
         let payload = self.payload(item, context);
-        let (done, waiter) = oneshot::channel();
-        if self.worker.send(Job { payload, done }).is_ok() {
-            self.pending
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(waiter);
+        self.held.fetch_add(1, Ordering::AcqRel);
+        if self.worker.send(Message::Item(payload)).is_err() {
+            self.held.fetch_sub(1, Ordering::AcqRel);
+            self.stats.failed.fetch_add(1, Ordering::Relaxed);
         }
     }
 
-    /// Waits for this invocation's reports to be delivered (or given up), at most the timeout;
-    /// the next invocation's item budget is full again.
+    /// Delivers what is held, waiting at most the timeout while Rollbar is healthy, the probe
+    /// budget once the backoff has passed, and not at all while it rests; the next invocation's
+    /// item budget is full again.
     pub(crate) async fn flush(&self) {
         self.sent_this_invocation.store(0, Ordering::Relaxed);
-        let pending = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
-        if pending.is_empty() {
+        // Asking for a permit with nothing to send would take a probe that never goes out.
+        if self.held.load(Ordering::Acquire) == 0 {
             return;
         }
-        let all = async {
-            for done in pending {
-                let _ = done.await;
-            }
+        let wait = match self.breaker.permit(self.settings.timeout) {
+            Permit::Send(wait) | Permit::Probe(wait) => wait,
+            Permit::Hold | Permit::Stopped => return,
         };
-        let _ = tokio::time::timeout(self.settings.timeout, all).await;
+        let (done, delivered) = oneshot::channel();
+        if self
+            .worker
+            .send(Message::Flush { send: true, done })
+            .is_err()
+        {
+            return;
+        }
+        if tokio::time::timeout(wait, delivered).await.is_err() {
+            self.breaker.failed(Failure::Unavailable(format!(
+                "no answer within {} ms",
+                wait.as_millis()
+            )));
+        }
+    }
+
+    /// Delivers what is held whatever the breaker says (short of a refused token), waiting at
+    /// most `timeout`: the last chance, at shutdown.
+    pub(crate) async fn flush_now(&self, timeout: Duration) {
+        if self.held.load(Ordering::Acquire) == 0 || self.breaker.is_stopped() {
+            return;
+        }
+        let (done, delivered) = oneshot::channel();
+        if self
+            .worker
+            .send(Message::Flush { send: true, done })
+            .is_ok()
+        {
+            let _ = tokio::time::timeout(timeout, delivered).await;
+        }
     }
 
     fn server(&self) -> &Value {
@@ -304,61 +356,95 @@ impl Reporter {
     }
 }
 
-/// The delivery thread: one POST per item, one retry (same uuid) on a network error or 5xx
-/// while time remains, and a pause after a 429.
-fn deliver(
-    receiver: Receiver<Job>,
-    token: &str,
-    settings: &RollbarSettings,
-    stats: &ReporterStats,
-) {
-    // Built with the first report, off the cold-start path.
-    let mut http = None;
-    let mut paused_until: Option<Instant> = None;
-    let mut failure_logged = false;
-    for job in receiver {
-        let client = http.get_or_insert_with(|| BlockingHttp::new(settings.timeout));
-        if paused_until.is_some_and(|until| Instant::now() < until) {
-            stats.rate_limited.fetch_add(1, Ordering::Relaxed);
-            let _ = job.done.send(());
-            continue;
-        }
-        let deadline = Instant::now() + settings.timeout;
-        let body = job.payload.to_string();
-        let mut outcome = Attempt::Retry("not sent".to_owned());
-        // One retry, with the same uuid, so Rollbar never counts the item twice.
-        for _ in 0..2 {
-            outcome = post(client, &settings.endpoint, token, &body);
-            if let Attempt::RateLimited(window) = outcome {
-                paused_until = Some(Instant::now() + window);
-                stats.rate_limited.fetch_add(1, Ordering::Relaxed);
-            }
-            if !matches!(outcome, Attempt::Retry(_)) || Instant::now() >= deadline {
-                break;
-            }
-        }
-        match outcome {
-            Attempt::Delivered => {
-                stats.delivered.fetch_add(1, Ordering::Relaxed);
-            }
-            Attempt::RateLimited(_) => {}
-            Attempt::Retry(err) | Attempt::GiveUp(err) => {
-                stats.failed.fetch_add(1, Ordering::Relaxed);
-                if !failure_logged {
-                    failure_logged = true;
-                    tracing::warn!(target: "telemetry", error = %err, "a Rollbar report was not delivered; further failures are counted, not logged");
+/// The delivery thread's state.
+struct Delivery {
+    settings: RollbarSettings,
+    stats: Arc<ReporterStats>,
+    breaker: Arc<Breaker>,
+    held: Arc<AtomicUsize>,
+}
+
+impl Delivery {
+    /// Holds items as they come (at most `ROLLBAR_QUEUE_SIZE`) and delivers them, oldest first,
+    /// when a flush says so. An item that fails for the backend's sake stays first in line and
+    /// goes again, with the same uuid, with the next flush that may send.
+    fn run(self, receiver: Receiver<Message>, token: &str) {
+        // Built with the first delivery, off the cold-start path.
+        let mut http = None;
+        let mut queue: VecDeque<Value> = VecDeque::new();
+        let mut drop_logged = false;
+        for message in receiver {
+            match message {
+                Message::Item(payload) if queue.len() < self.settings.queue_size => {
+                    queue.push_back(payload);
+                }
+                Message::Item(_) => {
+                    self.held.fetch_sub(1, Ordering::AcqRel);
+                    self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                    if !std::mem::replace(&mut drop_logged, true) {
+                        tracing::warn!(target: "telemetry", "error reports are being dropped: ROLLBAR_QUEUE_SIZE reports already wait for Rollbar; counted, and published as a metric");
+                    }
+                }
+                Message::Flush { send, done } => {
+                    if send {
+                        let client =
+                            http.get_or_insert_with(|| BlockingHttp::new(self.settings.timeout));
+                        self.deliver(&mut queue, client, token);
+                    }
+                    let _ = done.send(());
                 }
             }
         }
-        let _ = job.done.send(());
+    }
+
+    fn deliver(&self, queue: &mut VecDeque<Value>, client: &BlockingHttp, token: &str) {
+        while let Some(payload) = queue.front() {
+            let body = payload.to_string();
+            let outcome = post(client, &self.settings.endpoint, token, &body);
+            let (done_with_item, failure) = match outcome {
+                Attempt::Delivered => {
+                    self.stats.delivered.fetch_add(1, Ordering::Relaxed);
+                    self.breaker.succeeded();
+                    (true, None)
+                }
+                Attempt::RateLimited(window) => {
+                    self.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
+                    (
+                        false,
+                        Some(Failure::RetryAfter(window, "Rollbar answered 429".into())),
+                    )
+                }
+                Attempt::Retry(failure) => (false, Some(failure)),
+                Attempt::GiveUp(err) => {
+                    self.stats.failed.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(target: "telemetry", error = %err, "Rollbar refused an error report; it is dropped");
+                    (true, None)
+                }
+            };
+            if done_with_item {
+                queue.pop_front();
+                self.held.fetch_sub(1, Ordering::AcqRel);
+            }
+            if let Some(failure) = failure {
+                let refused = matches!(failure, Failure::Refused(_));
+                self.breaker.failed(failure);
+                if refused {
+                    let lost = queue.len();
+                    queue.clear();
+                    self.held.fetch_sub(lost, Ordering::AcqRel);
+                    self.stats.failed.fetch_add(lost as u64, Ordering::Relaxed);
+                }
+                return;
+            }
+        }
     }
 }
 
 /// How one POST went.
 enum Attempt {
     Delivered,
-    /// A network error or a 5xx: worth one more try.
-    Retry(String),
+    /// Rollbar is not answering (or refused the token): the item may go again later.
+    Retry(Failure),
     /// A 429: stop sending for this long.
     RateLimited(Duration),
     /// Any other refusal: the same item cannot succeed.
@@ -375,7 +461,7 @@ fn post(client: &BlockingHttp, endpoint: &str, token: &str, body: &str) -> Attem
         Err(err) => return Attempt::GiveUp(format!("cannot address Rollbar at {endpoint}: {err}")),
     };
     match client.send(request) {
-        Err(err) => Attempt::Retry(err.to_string()),
+        Err(err) => Attempt::Retry(Failure::Unavailable(err.to_string())),
         Ok(r) if r.status().is_success() => Attempt::Delivered,
         Ok(r) if r.status().as_u16() == 429 => Attempt::RateLimited(
             r.headers()
@@ -386,8 +472,9 @@ fn post(client: &BlockingHttp, endpoint: &str, token: &str, body: &str) -> Attem
                 .map(Duration::from_secs)
                 .unwrap_or(DEFAULT_RATE_LIMIT_WINDOW),
         ),
-        Ok(r) if r.status().is_server_error() => {
-            Attempt::Retry(format!("Rollbar answered {}", r.status()))
+        Ok(r) if matches!(r.status().as_u16(), 401 | 403) || r.status().is_server_error() => {
+            let error = format!("Rollbar answered {}", r.status());
+            Attempt::Retry(Answer::failure(client.take_last_answer(), error))
         }
         Ok(r) => Attempt::GiveUp(format!("Rollbar refused the item: {}", r.status())),
     }

@@ -5,9 +5,10 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
+use crate::breaker::Backoff;
 use crate::env::{self, Vars};
 
 /// The X-Ray daemon's default address (Lambda sets `AWS_XRAY_DAEMON_ADDRESS` itself).
@@ -32,12 +33,16 @@ pub struct Settings {
     pub(crate) otlp_timeout: Duration,
     pub(crate) flush_timeout: Duration,
     pub(crate) queue_size: usize,
+    /// The retry schedule of a failing backend (OTLP, Rollbar, late secrets).
+    pub(crate) backoff: Backoff,
     pub(crate) metrics_namespace: Option<String>,
     /// (span field, X-Ray annotation key)
     pub(crate) annotations: Vec<(String, String)>,
     pub(crate) rollbar: RollbarSettings,
     pub(crate) error_bodies: ErrorBodies,
     pub(crate) secrets: Option<SecretsLater>,
+    /// Flush what is queued when Lambda shuts the sandbox down (`run` and `run_events`).
+    pub(crate) flush_on_shutdown: bool,
 }
 
 /// Secrets that arrive after init, read from a parameter store or a secrets manager by the
@@ -51,15 +56,17 @@ pub struct LateSecrets {
     pub otlp_headers: Vec<(String, String)>,
 }
 
-type SecretsFuture = Pin<Box<dyn Future<Output = LateSecrets> + Send>>;
+/// One read of the late secrets: the secrets, or why they could not be read.
+pub(crate) type SecretsFuture = Pin<Box<dyn Future<Output = Result<LateSecrets, String>> + Send>>;
 
-/// The read of the late secrets, taken once by [`crate::init`].
+/// How to read the late secrets, as often as it takes (see [`Settings::secrets_later`]).
 #[derive(Clone)]
-pub(crate) struct SecretsLater(Arc<Mutex<Option<SecretsFuture>>>);
+pub(crate) struct SecretsLater(Arc<dyn Fn() -> SecretsFuture + Send + Sync>);
 
 impl SecretsLater {
-    pub(crate) fn take(&self) -> Option<SecretsFuture> {
-        self.0.lock().ok()?.take()
+    /// A new read.
+    pub(crate) fn read(&self) -> SecretsFuture {
+        (self.0)()
     }
 }
 
@@ -85,6 +92,8 @@ pub(crate) struct RollbarSettings {
     environment_from_env: bool,
     pub(crate) timeout: Duration,
     pub(crate) max_items_per_invocation: usize,
+    /// Items held while Rollbar does not answer; more are dropped (counted).
+    pub(crate) queue_size: usize,
 }
 
 #[cfg_attr(not(feature = "rollbar"), allow(dead_code))]
@@ -136,6 +145,10 @@ impl Settings {
     /// | `RUST_LOG`, `AWS_LAMBDA_LOG_LEVEL` | `info` | log filter |
     /// | `ROLLBAR_ACCESS_TOKEN`, `ROLLBAR_ENDPOINT`, `ROLLBAR_ENVIRONMENT` | off | error reports |
     /// | `ROLLBAR_TIMEOUT_MS`, `ROLLBAR_MAX_ITEMS_PER_INVOCATION` | `2000`, `5` | |
+    /// | `ROLLBAR_QUEUE_SIZE` | `100` | reports held while Rollbar does not answer |
+    /// | `LAMBDA_TELEMETRY_RETRY_BASE_MS`, `..._RETRY_MAX_MS` | `1000`, `60000` | a failing backend's backoff |
+    /// | `LAMBDA_TELEMETRY_PROBE_MS` | `50` | ms a flush waits for a probe of a failing backend |
+    /// | `LAMBDA_TELEMETRY_SHUTDOWN_FLUSH` | `true` | flush at shutdown (an internal extension) |
     pub fn from_env() -> Self {
         Self::from_vars(&env::process())
     }
@@ -174,6 +187,17 @@ impl Settings {
             queue_size: vars
                 .parsed("OTEL_BSP_MAX_QUEUE_SIZE", 2048usize)
                 .clamp(1, 1 << 20),
+            backoff: Backoff {
+                base: Duration::from_millis(
+                    vars.parsed("LAMBDA_TELEMETRY_RETRY_BASE_MS", 1000u64)
+                        .max(1),
+                ),
+                max: Duration::from_millis(
+                    vars.parsed("LAMBDA_TELEMETRY_RETRY_MAX_MS", 60_000u64)
+                        .max(1),
+                ),
+                probe: Duration::from_millis(vars.parsed("LAMBDA_TELEMETRY_PROBE_MS", 50)),
+            },
             metrics_namespace: vars.text("METRICS_NAMESPACE"),
             annotations: BUILT_IN_ANNOTATIONS
                 .iter()
@@ -188,9 +212,11 @@ impl Settings {
                 environment,
                 timeout: Duration::from_millis(vars.parsed("ROLLBAR_TIMEOUT_MS", 2000)),
                 max_items_per_invocation: vars.parsed("ROLLBAR_MAX_ITEMS_PER_INVOCATION", 5),
+                queue_size: vars.parsed("ROLLBAR_QUEUE_SIZE", 100usize).clamp(1, 10_000),
             },
             error_bodies: ErrorBodies::default(),
             secrets: None,
+            flush_on_shutdown: vars.flag("LAMBDA_TELEMETRY_SHUTDOWN_FLUSH", true),
         }
     }
 
@@ -243,15 +269,30 @@ impl Settings {
     }
 
     /// Secrets the application reads after init, off the cold start and off every response path
-    /// (`read` runs in the background from the first [`Telemetry::flush`](crate::Telemetry::flush),
-    /// after the first response): Rollbar's token and the OTLP headers. Until they arrive, error
-    /// reports and OTLP export are off (said once in the log); a value the environment already
-    /// gives is kept.
-    pub fn secrets_later(
-        mut self,
-        read: impl Future<Output = LateSecrets> + Send + 'static,
-    ) -> Self {
-        self.secrets = Some(SecretsLater(Arc::new(Mutex::new(Some(Box::pin(read))))));
+    /// (Rollbar's token, the OTLP headers): `read` runs in the background from the first
+    /// [`Telemetry::flush`](crate::Telemetry::flush), after the first response. Until it
+    /// succeeds, error reports and OTLP export are off (said once in the log); a read that fails
+    /// (`Err` with the reason, or no answer within 5 s) is tried again with the failing
+    /// backends' backoff (`LAMBDA_TELEMETRY_RETRY_*`). A value the environment already gives is
+    /// kept.
+    ///
+    /// ```
+    /// use lambda_telemetry::{LateSecrets, Settings};
+    ///
+    /// let settings = Settings::from_env().secrets_later(|| async {
+    ///     // e.g. an SSM GetParameter with decryption
+    ///     let token: Result<String, String> = Ok("token".to_owned());
+    ///     Ok(LateSecrets { rollbar_token: Some(token?), ..LateSecrets::default() })
+    /// });
+    /// ```
+    pub fn secrets_later<F, Fut>(mut self, read: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<LateSecrets, String>> + Send + 'static,
+    {
+        self.secrets = Some(SecretsLater(Arc::new(move || -> SecretsFuture {
+            Box::pin(read())
+        })));
         self
     }
 

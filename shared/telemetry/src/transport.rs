@@ -10,6 +10,7 @@
 //! opentelemetry-http implements its `HttpClient` for reqwest and hyper only; the few lines of
 //! [`HttpClient`] below let the OTLP exporter use ureq.
 
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 /// Each connection's read and write buffers (ureq's default: 128 KiB each, zero-filled when the
@@ -21,6 +22,8 @@ const BUFFER_BYTES: usize = 16 * 1024;
 use bytes::Bytes;
 use lambda_http::http::{Request, Response};
 use ureq::tls::{RootCerts, TlsConfig, TlsProvider};
+
+use crate::breaker::Failure;
 
 /// Makes ring rustls' process-wide crypto provider, which this client (ureq without a bundled
 /// provider) uses. Ring: the AWS SDK clients of an application can use ring too, and one TLS
@@ -36,6 +39,47 @@ pub(crate) fn install_crypto_provider() {
 #[derive(Debug, Clone)]
 pub(crate) struct BlockingHttp {
     agent: ureq::Agent,
+    /// The status and `Retry-After` of the last answer, for a caller that only sees the
+    /// exporter's error (the OTLP exporter's errors are text).
+    last_answer: Arc<Mutex<Option<Answer>>>,
+}
+
+/// What a backend answered: its status and how long it asked to be left alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) retry_after: Option<Duration>,
+}
+
+impl Answer {
+    fn of<B>(response: &Response<B>) -> Self {
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        Self {
+            status: response.status().as_u16(),
+            retry_after,
+        }
+    }
+
+    /// How a failed request counts against the backend's breaker: 401 and 403 stop it (wrong
+    /// credentials), a 429 or 503 with `Retry-After` rests it at least that long, anything else
+    /// (no answer, a 5xx) rests it for the next backoff.
+    pub(crate) fn failure(answer: Option<Answer>, error: String) -> Failure {
+        match answer {
+            Some(Answer {
+                status: 401 | 403, ..
+            }) => Failure::Refused(error),
+            Some(Answer {
+                status: 429 | 503,
+                retry_after: Some(wait),
+            }) => Failure::RetryAfter(wait, error),
+            _ => Failure::Unavailable(error),
+        }
+    }
 }
 
 impl BlockingHttp {
@@ -55,12 +99,32 @@ impl BlockingHttp {
             )
             .build()
             .new_agent();
-        Self { agent }
+        Self {
+            agent,
+            last_answer: Arc::default(),
+        }
+    }
+
+    /// The last answer's status and `Retry-After`, forgotten once read.
+    pub(crate) fn take_last_answer(&self) -> Option<Answer> {
+        self.last_answer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
     }
 
     /// Sends `request` and reads the whole answer, whatever its status.
     pub(crate) fn send(&self, request: Request<&[u8]>) -> Result<Response<Bytes>, ureq::Error> {
-        let (parts, mut body) = self.agent.run(request)?.into_parts();
+        *self
+            .last_answer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = None;
+        let response = self.agent.run(request)?;
+        *self
+            .last_answer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(Answer::of(&response));
+        let (parts, mut body) = response.into_parts();
         let body = body.read_to_vec()?;
         Ok(Response::from_parts(parts, Bytes::from(body)))
     }

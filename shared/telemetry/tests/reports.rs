@@ -15,7 +15,7 @@ use common::{http_event, trace_with, Harness, ROLLBAR_TOKEN, TOKEN_FRAGMENT, WAI
 use lambda_testkit::http::SinkBehavior;
 use lambda_testkit::process::release_example;
 use lambda_testkit::{
-    lambda_trace_header, otlp, FunctionProcess, HttpSink, Recorded, RuntimeEmulator, TlsTerminator,
+    lambda_trace_header, otlp, FunctionProcess, HttpSink, RuntimeEmulator, TlsTerminator,
     XrayCollector,
 };
 use serde_json::{json, Value};
@@ -212,6 +212,7 @@ async fn without_a_token_rollbar_is_off_with_one_log_line() {
 }
 
 #[tokio::test]
+/// (Holding, retrying and resending are in `failing_backends.rs`.)
 async fn a_stalled_or_limiting_rollbar_never_holds_the_function() {
     // Stalled: the invocation ends after the bounded wait and the next one is served.
     let stalled = HttpSink::with_behavior(SinkBehavior {
@@ -260,25 +261,6 @@ async fn a_stalled_or_limiting_rollbar_never_holds_the_function() {
     }
     h.runtime.wait_for_polls(4, WAIT).await;
     assert_eq!(h.rollbar.requests().len(), 1, "paused after the 429");
-
-    // 5xx: one retry, with the same uuid.
-    let failing = HttpSink::with_behavior(SinkBehavior {
-        status: 503,
-        ..Default::default()
-    })
-    .await;
-    let h = Harness::start_with(NAME, &[], HttpSink::start().await, failing).await;
-    h.runtime.invoke(&report(), None, WAIT).await.unwrap();
-    h.runtime.wait_for_polls(2, WAIT).await;
-    let uuids: Vec<Value> = h
-        .rollbar
-        .requests()
-        .iter()
-        .map(Recorded::json)
-        .map(|i| i["data"]["uuid"].clone())
-        .collect();
-    assert_eq!(uuids.len(), 2);
-    assert_eq!(uuids[0], uuids[1], "a retry never duplicates");
 }
 
 /// The release build, linked as a function is deployed: `panic = "unwind"` must hold there.

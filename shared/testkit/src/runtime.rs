@@ -16,6 +16,7 @@ use tokio::sync::{oneshot, Notify};
 use crate::http::{record, response, serve};
 
 const PREFIX: &str = "/2018-06-01/runtime";
+const EXTENSION_PREFIX: &str = "/2020-01-01/extension";
 
 /// How an invocation ended.
 #[derive(Debug, Clone)]
@@ -64,6 +65,8 @@ struct State {
     in_flight: Mutex<HashMap<String, (Instant, oneshot::Sender<Outcome>)>>,
     polls: Mutex<Vec<Instant>>,
     init_errors: Mutex<Vec<String>>,
+    /// Names of the extensions registered through the Extensions API.
+    extensions: Mutex<Vec<String>>,
 }
 
 /// The emulator. Dropping the tokio runtime stops it.
@@ -132,6 +135,11 @@ impl RuntimeEmulator {
         crate::wait_until(timeout, || self.polls(), |p| p.len() >= count).await
     }
 
+    /// The extensions the function registered (`Lambda-Extension-Name`), in order.
+    pub fn extensions(&self) -> Vec<String> {
+        self.state.extensions.lock().unwrap().clone()
+    }
+
     pub fn init_errors(&self) -> Vec<String> {
         self.state.init_errors.lock().unwrap().clone()
     }
@@ -140,6 +148,9 @@ impl RuntimeEmulator {
 async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let req = record(req).await;
     let path = req.path.split('?').next().unwrap_or_default().to_owned();
+    if let Some(route) = path.strip_prefix(EXTENSION_PREFIX) {
+        return extension(&state, &req, route).await;
+    }
     let Some(route) = path.strip_prefix(PREFIX) else {
         return response(404, "unknown path");
     };
@@ -171,6 +182,31 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Full<Byte
             });
             response(202, "{}")
         }
+        _ => response(404, "unknown path"),
+    }
+}
+
+/// The Extensions API as an internal extension uses it: `register`, then `event/next`, which
+/// never answers here (an extension that subscribed to no events is never sent one).
+async fn extension(state: &State, req: &crate::Recorded, route: &str) -> Response<Full<Bytes>> {
+    match (req.method.as_str(), route) {
+        ("POST", "/register") => {
+            let name = req
+                .header("lambda-extension-name")
+                .unwrap_or_default()
+                .to_owned();
+            state.extensions.lock().unwrap().push(name);
+            let mut res = response(
+                200,
+                r#"{"functionName":"test","functionVersion":"$LATEST","handler":"bootstrap"}"#,
+            );
+            res.headers_mut().insert(
+                "lambda-extension-identifier",
+                hyper::header::HeaderValue::from_static("test-extension-id"),
+            );
+            res
+        }
+        ("GET", "/event/next") => std::future::pending().await,
         _ => response(404, "unknown path"),
     }
 }
