@@ -127,10 +127,18 @@ async fn run(options: Options) -> Result<(), String> {
     })
     .await;
     let rollbar = HttpSink::start().await;
+    let otlp_hung = HttpSink::with_behavior(SinkBehavior {
+        delay: Duration::from_secs(24 * 3600),
+        ..SinkBehavior::default()
+    })
+    .await;
     let sinks = variants::Sinks {
         xray: xray.address().to_owned(),
         otlp: otlp.url(),
         rollbar: rollbar.url(),
+        otlp_hung: otlp_hung.url(),
+        // Port 1 on loopback: nothing listens, every connection is refused.
+        otlp_refusing: "http://127.0.0.1:1".to_owned(),
     };
     let work = std::env::temp_dir().join(format!("cruddur-bench-{}", std::process::id()));
     std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
@@ -145,7 +153,7 @@ async fn run(options: Options) -> Result<(), String> {
     create_table(dynamodb).await?;
     let result = measure_all(&options, &sinks, &deployed, &work).await;
     let _ = std::fs::remove_dir_all(&work);
-    let summaries = result?;
+    let (summaries, concurrent) = result?;
 
     let context = report::Context {
         date: chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(),
@@ -171,7 +179,7 @@ async fn run(options: Options) -> Result<(), String> {
                 .into(),
         );
     }
-    let markdown = report::markdown(&context, &summaries);
+    let markdown = report::markdown(&context, &summaries, &concurrent);
     std::fs::write(&options.out, &markdown)
         .map_err(|e| format!("cannot write {}: {e}", options.out.display()))?;
     println!("{markdown}");
@@ -238,7 +246,7 @@ async fn measure_all(
     sinks: &variants::Sinks,
     deployed: &variants::Deployed,
     work: &std::path::Path,
-) -> Result<Vec<report::Summary>, String> {
+) -> Result<(Vec<report::Summary>, Vec<report::Concurrency>), String> {
     let variants = variants::all(sinks, deployed, options.python)?;
     // Every process starts from the same seeded database (and the same DynamoDB table).
     let seeded = work.join("seeded.db");
@@ -269,11 +277,36 @@ async fn measure_all(
             runs[i].push(run);
         }
     }
-    Ok(variants
+    let summaries = variants
         .iter()
         .zip(&runs)
         .map(|(v, r)| report::Summary::of(&v.name, v.binary_bytes, r))
-        .collect())
+        .collect();
+    // Lambda Managed Instances: the deployed home-activities with invocations in flight at once.
+    let deployed_home = variants::concurrent(sinks, deployed)?;
+    let mut concurrent = Vec::new();
+    for in_flight in variants::IN_FLIGHT {
+        let mut runs = Vec::new();
+        for round in 1..=options.rounds {
+            eprintln!(
+                "cruddur-bench: round {round}/{}: {}, {in_flight} in flight",
+                options.rounds, deployed_home.name
+            );
+            let log = work.join(format!("concurrent-{in_flight}-{round}.log"));
+            let database = work.join("unused.db");
+            let run = measure::run_concurrent(
+                deployed_home.function,
+                &deployed_home.launch,
+                in_flight,
+                options.invocations,
+                &database,
+                &log,
+            );
+            runs.push(run.await?);
+        }
+        concurrent.push(report::Concurrency::of(in_flight, &runs));
+    }
+    Ok((summaries, concurrent))
 }
 
 /// Copies a SQLite database with its write-ahead log (the seeding process was stopped, not

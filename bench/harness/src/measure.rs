@@ -196,3 +196,64 @@ pub async fn run_once(
     drop(child);
     Ok(run)
 }
+
+/// What one process did with invocations in flight at once (Lambda Managed Instances).
+#[derive(Debug, Clone, Default)]
+pub struct ConcurrentRun {
+    /// Event handed out -> response posted, every invocation after the warm-up.
+    pub latencies: Vec<Duration>,
+    /// The invocations after the warm-up, from the first handed to the last answered.
+    pub elapsed: Duration,
+}
+
+/// Starts the variant with `AWS_LAMBDA_MAX_CONCURRENCY=in_flight` and keeps `in_flight`
+/// invocations outstanding until `invocations` are answered (after `in_flight` warm-up ones,
+/// which open the store's connections).
+pub async fn run_concurrent(
+    name: &str,
+    launch: &Launch,
+    in_flight: usize,
+    invocations: usize,
+    database: &Path,
+    log: &Path,
+) -> Result<ConcurrentRun, String> {
+    let mut launch = launch.clone();
+    launch
+        .env
+        .push(("AWS_LAMBDA_MAX_CONCURRENCY".into(), in_flight.to_string()));
+    let Started { runtime, child, .. } = start(name, &launch, database, log).await?;
+    let invoke = |runtime: &RuntimeEmulator| {
+        let (header, _, _) = lambda_trace_header(true);
+        let event = launch.event.clone();
+        let runtime = runtime.clone();
+        async move {
+            let outcome = runtime.invoke(&event, Some(&header), WAIT).await?;
+            match outcome.http().0 {
+                200 if !outcome.is_error => Ok(outcome.latency()),
+                status => Err(format!("answered {status}")),
+            }
+        }
+    };
+    let fail = |e: String| format!("{name}: {e}\n{}", log_tail(log));
+    for _ in 0..in_flight {
+        invoke(&runtime).await.map_err(fail)?;
+    }
+    let mut pending = futures_util::stream::FuturesUnordered::new();
+    let mut run = ConcurrentRun::default();
+    let started = Instant::now();
+    let mut sent = 0;
+    while sent < invocations.min(in_flight) {
+        pending.push(invoke(&runtime));
+        sent += 1;
+    }
+    while let Some(answer) = futures_util::StreamExt::next(&mut pending).await {
+        run.latencies.push(answer.map_err(fail)?);
+        if sent < invocations {
+            pending.push(invoke(&runtime));
+            sent += 1;
+        }
+    }
+    run.elapsed = started.elapsed();
+    drop(child);
+    Ok(run)
+}

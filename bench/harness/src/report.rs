@@ -3,8 +3,8 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::measure::Run;
-use crate::variants::{DEPLOYED, HELLO};
+use crate::measure::{ConcurrentRun, Run};
+use crate::variants::{DEPLOYED, HELLO, OTLP_HUNG, OTLP_REFUSING};
 
 /// Nearest-rank percentile.
 pub fn percentile(samples: &[Duration], p: f64) -> Duration {
@@ -30,6 +30,9 @@ pub struct Summary {
     pub warm_p90: Duration,
     pub warm_p99: Duration,
     pub after_response_p50: Duration,
+    pub after_response_p99: Duration,
+    /// The after-response time of a start's first 60 invocations, added up (median over starts).
+    pub after_response_first_60: Duration,
     pub peak_rss_mib: f64,
 }
 
@@ -42,6 +45,11 @@ impl Summary {
         let firsts: Vec<Duration> = runs.iter().map(|r| r.first).collect();
         let warm: Vec<Duration> = runs.iter().flat_map(|r| r.warm.clone()).collect();
         let after: Vec<Duration> = runs.iter().flat_map(|r| r.after_response.clone()).collect();
+        let mut first_60: Vec<Duration> = runs
+            .iter()
+            .map(|r| r.after_response.iter().take(60).sum())
+            .collect();
+        first_60.sort();
         let mut rss: Vec<u64> = runs.iter().map(|r| r.peak_rss_kib).collect();
         rss.sort();
         Self {
@@ -55,9 +63,79 @@ impl Summary {
             warm_p90: percentile(&warm, 90.0),
             warm_p99: percentile(&warm, 99.0),
             after_response_p50: percentile(&after, 50.0),
+            after_response_p99: percentile(&after, 99.0),
+            after_response_first_60: first_60
+                .get(first_60.len() / 2)
+                .copied()
+                .unwrap_or_default(),
             peak_rss_mib: rss.get(rss.len() / 2).copied().unwrap_or_default() as f64 / 1024.0,
         }
     }
+}
+
+/// One level of concurrency's figures over its runs.
+#[derive(Debug, Clone)]
+pub struct Concurrency {
+    pub in_flight: usize,
+    /// Invocations answered per second (median over runs).
+    pub throughput: f64,
+    pub p50: Duration,
+    pub p99: Duration,
+}
+
+impl Concurrency {
+    pub fn of(in_flight: usize, runs: &[ConcurrentRun]) -> Self {
+        let latencies: Vec<Duration> = runs.iter().flat_map(|r| r.latencies.clone()).collect();
+        let mut throughputs: Vec<f64> = runs
+            .iter()
+            .map(|r| r.latencies.len() as f64 / r.elapsed.as_secs_f64().max(1e-9))
+            .collect();
+        throughputs.sort_by(f64::total_cmp);
+        Self {
+            in_flight,
+            throughput: throughputs
+                .get(throughputs.len() / 2)
+                .copied()
+                .unwrap_or_default(),
+            p50: percentile(&latencies, 50.0),
+            p99: percentile(&latencies, 99.0),
+        }
+    }
+}
+
+/// Invocations in flight at once in one process (Lambda Managed Instances,
+/// `AWS_LAMBDA_MAX_CONCURRENCY`), beside the sequential figures.
+fn concurrency(levels: &[Concurrency], sequential: Option<&Summary>) -> String {
+    if levels.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(
+        "\n## Concurrent invocations (Lambda Managed Instances)\n\n\
+         home-activities as deployed (DynamoDB over TLS, telemetry on) with \
+         `AWS_LAMBDA_MAX_CONCURRENCY` set to the number in flight: the emulator keeps that many \
+         events outstanding, back to back, and the function polls for them concurrently on its one \
+         thread. Latency = event handed out -> response posted.\n\n\
+         | in flight | throughput /s | p50 ms | p99 ms |\n|---:|---:|---:|---:|\n",
+    );
+    if let Some(s) = sequential {
+        let _ = writeln!(
+            out,
+            "| sequential rows above (one at a time, 20 ms apart) | - | {} | {} |",
+            ms(s.warm_p50),
+            ms(s.warm_p99)
+        );
+    }
+    for level in levels {
+        let _ = writeln!(
+            out,
+            "| {} | {:.0} | {} | {} |",
+            level.in_flight,
+            level.throughput,
+            ms(level.p50),
+            ms(level.p99)
+        );
+    }
+    out
 }
 
 fn ms(d: Duration) -> String {
@@ -98,7 +176,7 @@ impl Named<'_> {
     }
 }
 
-pub fn markdown(context: &Context, summaries: &[Summary]) -> String {
+pub fn markdown(context: &Context, summaries: &[Summary], concurrent: &[Concurrency]) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "# Benchmarks\n");
     let _ = writeln!(
@@ -165,6 +243,11 @@ pub fn markdown(context: &Context, summaries: &[Summary]) -> String {
         );
     }
     out.push_str(&comparisons(&Named(summaries)));
+    out.push_str(&failing_backends(&Named(summaries)));
+    out.push_str(&concurrency(
+        concurrent,
+        Named(summaries).get(&format!("home-activities, {DEPLOYED}")),
+    ));
     out.push_str(NOTES);
     out
 }
@@ -288,6 +371,51 @@ fn comparisons(named: &Named) -> String {
     out
 }
 
+/// The after-response cost of an OTLP endpoint that hangs or refuses, beside the healthy (50 ms)
+/// one: a failing backend must be paid for once, not on every invocation.
+fn failing_backends(named: &Named) -> String {
+    let endpoint = "home-activities";
+    let healthy = named.get(&format!("{endpoint}, telemetry on"));
+    let failing: Vec<&Summary> = [OTLP_HUNG, OTLP_REFUSING]
+        .iter()
+        .filter_map(|backend| named.get(&format!("{endpoint}, telemetry on, {backend}")))
+        .collect();
+    if failing.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(
+        "\n## Failing backends\n\nAfter-response time (response posted -> next poll) with the OTLP \
+         endpoint failing, beside the healthy sink's (which answers after 50 ms). The first failure \
+         is waited for up to `OTEL_BSP_EXPORT_TIMEOUT` (1 s), then the breaker holds the spans and \
+         probes with backoff (50 ms at most per probe).\n\n\
+         | variant | after response p50 ms | p99 ms | first 60 invocations, sum ms |\n|---|---:|---:|---:|\n",
+    );
+    for s in healthy.into_iter().chain(failing.iter().copied()) {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} |",
+            s.name,
+            ms(s.after_response_p50),
+            ms(s.after_response_p99),
+            ms(s.after_response_first_60)
+        );
+    }
+    out.push('\n');
+    for s in failing {
+        let met = s.after_response_p50 <= Duration::from_millis(20)
+            && s.after_response_first_60 <= Duration::from_secs(3);
+        let _ = writeln!(
+            out,
+            "- {}: after-response median at most 20 ms ({} ms) and at most 3 s over the first 60 invocations ({} ms), {}.",
+            s.name,
+            ms(s.after_response_p50),
+            ms(s.after_response_first_60),
+            if met { "met" } else { "**not met**" }
+        );
+    }
+    out
+}
+
 const NOTES: &str = "
 ## What the numbers mean on Lambda
 
@@ -379,7 +507,7 @@ mod tests {
             otlp_requests: 3,
             xray_documents: 9,
         };
-        let text = markdown(&context, &summaries);
+        let text = markdown(&context, &summaries, &[]);
         assert!(text.contains("| home-activities, telemetry on | 8.0 MiB | 4.000 (4.000-4.000) | 4.000 | 2.000 | 3.000 | 3.000 | 1.000 | 8.0 |"), "{text}");
         assert!(
             text.contains(

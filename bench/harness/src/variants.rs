@@ -45,6 +45,10 @@ pub struct Sinks {
     pub xray: String,
     pub otlp: String,
     pub rollbar: String,
+    /// An OTLP endpoint that accepts connections and never answers.
+    pub otlp_hung: String,
+    /// An OTLP endpoint where nothing listens (connections refused).
+    pub otlp_refusing: String,
 }
 
 /// The deployed configuration's services: DynamoDB Local behind a TLS terminator, and moto's
@@ -198,6 +202,25 @@ pub fn all(sinks: &Sinks, deployed: &Deployed, with_python: bool) -> Result<Vec<
             function,
             traced.clone(),
         )?);
+        if function == "home-activities" {
+            for (backend, endpoint) in [
+                (OTLP_HUNG, &sinks.otlp_hung),
+                (OTLP_REFUSING, &sinks.otlp_refusing),
+            ] {
+                let mut failing = traced.clone();
+                for (name, value) in &mut failing {
+                    if name == "OTEL_EXPORTER_OTLP_ENDPOINT" {
+                        value.clone_from(endpoint);
+                    }
+                }
+                variants.push(rust(
+                    format!("{function}, telemetry on, {backend}"),
+                    function,
+                    function,
+                    failing,
+                )?);
+            }
+        }
         variants.push(rust(
             format!("{function}, telemetry off"),
             function,
@@ -232,6 +255,24 @@ pub fn all(sinks: &Sinks, deployed: &Deployed, with_python: bool) -> Result<Vec<
     Ok(variants)
 }
 
+/// The invocations in flight at once of the concurrent (Lambda Managed Instances) runs.
+pub const IN_FLIGHT: [usize; 3] = [1, 4, 16];
+
+/// The variant the concurrent runs use: home-activities as deployed (DynamoDB over TLS,
+/// telemetry on).
+pub fn concurrent(sinks: &Sinks, deployed: &Deployed) -> Result<Variant, String> {
+    rust(
+        format!("home-activities, {DEPLOYED}"),
+        "home-activities",
+        "home-activities",
+        deployed.env(sinks),
+    )
+}
+
+/// The failing-backend variants, after the traced function's name.
+pub const OTLP_HUNG: &str = "OTLP endpoint hung";
+pub const OTLP_REFUSING: &str = "OTLP endpoint refusing";
+
 /// The bare floor's row.
 pub const HELLO: &str = "hello (bare lambda_http)";
 /// What the deployed rows are called after their function.
@@ -248,6 +289,8 @@ pub async fn seed(database: &Path, work: &Path, deployed: &Deployed) -> Result<(
                 xray: String::new(),
                 otlp: String::new(),
                 rollbar: String::new(),
+                otlp_hung: String::new(),
+                otlp_refusing: String::new(),
             })
             .into_iter()
             .filter(|(k, _)| {

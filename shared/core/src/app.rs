@@ -61,7 +61,7 @@ pub fn trigger_service<E, R, H, F>(
     Response = R,
     Error = TriggerError,
     Future = impl Future<Output = Result<R, TriggerError>> + Send,
->
+> + Clone
 where
     H: Fn(Arc<dyn Store>, E) -> F + Send + Sync + 'static,
     F: Future<Output = Result<R, TriggerError>> + Send,

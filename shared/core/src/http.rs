@@ -373,7 +373,7 @@ pub fn http_service<H, F>(
     Response = Response<Body>,
     Error = lambda_http::Error,
     Future = impl Future<Output = Result<Response<Body>, lambda_http::Error>> + Send,
->
+> + Clone
 where
     H: Fn(Ctx) -> F + Send + Sync + 'static,
     F: Future<Output = Result<Reply, ApiError>> + Send,

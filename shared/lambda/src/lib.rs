@@ -8,9 +8,11 @@
 //! }
 //! ```
 //!
-//! Both entry points run the function on a current-thread Tokio runtime: Lambda hands a process
-//! one invocation at a time, so worker threads would only add memory (their stacks and malloc
-//! arenas) and hand-offs; the telemetry exports on its own threads. Those threads share the main
+//! Both entry points run the function on a current-thread Tokio runtime: a function waits on the
+//! network, not the CPU, so one thread serves one invocation at a time on standard Lambda, or
+//! many interleaved on Lambda Managed Instances (`AWS_LAMBDA_MAX_CONCURRENCY`); worker threads
+//! would only add memory (their stacks and malloc arenas) and hand-offs. The telemetry exports on
+//! its own threads. Those threads share the main
 //! thread's malloc arena: glibc would give each its own (with its own free memory), though they
 //! only ever run between invocations, one at a time. The crate also defines C's `pow` (see
 //! [`pow`]), which keeps glibc's libm out of every function's process.

@@ -388,3 +388,35 @@ async fn access_lines_and_business_metrics_carry_cruddur_s_names() {
     assert_eq!(created["ActivitiesCreated"], 1.0);
     assert_eq!(created["service"], "cruddur");
 }
+
+/// Lambda Managed Instances: writes in flight at once on the SQLite store are serialised, not
+/// refused ("database is locked" never escapes as a 500), and each invocation keeps its trace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writes_each_succeed_in_their_own_trace() {
+    let h = start("create-activity", &[("AWS_LAMBDA_MAX_CONCURRENCY", "8")]).await;
+    let calls: Vec<(String, String, String)> = (0..8).map(|_| lambda_trace_header(true)).collect();
+    let event = event_json("create-activity");
+    let runtime = &h.runtime;
+    let outcomes = futures_util::future::join_all(
+        calls
+            .iter()
+            .map(|(header, _, _)| async { runtime.invoke(&event, Some(header), WAIT).await }),
+    )
+    .await;
+    for ((_, root, parent), outcome) in calls.iter().zip(outcomes) {
+        assert_eq!(outcome.unwrap().http().0, 200);
+        let docs = h
+            .xray
+            .wait_for(WAIT, |d| {
+                d.iter()
+                    .any(|d| d["name"] == "create-activity" && d["trace_id"] == root.as_str())
+            })
+            .await;
+        let invocation = docs
+            .iter()
+            .find(|d| d["name"] == "create-activity" && d["trace_id"] == root.as_str())
+            .unwrap();
+        assert_eq!(invocation["parent_id"], parent.as_str());
+        assert!(invocation.get("fault").is_none());
+    }
+}

@@ -1,7 +1,8 @@
 //! An HTTP function (API Gateway REST or HTTP API, Function URL) on `lambda_telemetry::run`.
 //!
 //! - `GET /hello?name=ada`: 200, with a custom span whose `user_id` field is an X-Ray annotation
-//!   and a `Greetings` EMF metric.
+//!   and a `Greetings` EMF metric (`&wait_ms=300` makes the greeting take that long, as a call to
+//!   a slow backend would).
 //! - `GET /report`: 200, and a warning reported to Rollbar (`report = true`).
 //! - `GET /unavailable`: 503 after logging why: a fault in X-Ray, with that cause, and an error
 //!   report.
@@ -13,10 +14,11 @@
 
 use lambda_http::{service_fn, Body, Error, Request, RequestExt, Response};
 use lambda_telemetry::Settings;
+use tracing::Instrument;
 
 async fn handler(request: Request) -> Result<Response<Body>, Error> {
     match request.raw_http_path() {
-        "/hello" => Ok(hello(&request)),
+        "/hello" => Ok(hello(&request).await),
         "/report" => {
             tracing::warn!(report = true, "a report was asked for");
             Ok(answer(200, "reported"))
@@ -35,19 +37,25 @@ async fn handler(request: Request) -> Result<Response<Body>, Error> {
     }
 }
 
-fn hello(request: &Request) -> Response<Body> {
-    let name = request
-        .query_string_parameters_ref()
+async fn hello(request: &Request) -> Response<Body> {
+    let query = request.query_string_parameters_ref();
+    let name = query
         .and_then(|query| query.first("name"))
         .unwrap_or("world")
         .to_owned();
+    let wait_ms: u64 = query
+        .and_then(|query| query.first("wait_ms"))
+        .and_then(|ms| ms.parse().ok())
+        .unwrap_or(0);
     // `user_id` is made an annotation in `main`; `app.name_length` lands in the metadata.
     let span = tracing::info_span!("greeting", user_id = %name, app.name_length = name.len());
-    let greeting = span.in_scope(|| {
+    async {
+        tokio::time::sleep(std::time::Duration::from_millis(wait_ms)).await;
         tracing::info!(metric.Greetings = 1, "greeted");
-        format!("hello {name}")
-    });
-    answer(200, greeting)
+    }
+    .instrument(span)
+    .await;
+    answer(200, format!("hello {name}"))
 }
 
 fn explode(path: &str) -> ! {

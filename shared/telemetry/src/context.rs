@@ -54,6 +54,9 @@ pub(crate) struct InvocationContext {
     pub(crate) panic: Option<PanicReport>,
     /// The handler of a non-HTTP event returned an error.
     pub(crate) failed: bool,
+    /// Error reports this invocation has made (shared by the context's copies), for the
+    /// per-invocation cap: invocations in flight at once each have their own.
+    pub(crate) reports: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl InvocationContext {

@@ -315,12 +315,18 @@ impl Exports {
     }
 
     /// Exports everything queued so far: each exporter is waited for at most `timeout`, or its
-    /// probe budget, or not at all while its backend rests. A wait that runs out counts as the
-    /// backend's failure. Returns whether every awaited exporter finished in time.
-    pub(crate) async fn flush(&self, timeout: Duration) -> bool {
+    /// probe budget, or not at all while its backend rests (or when `wait` is false). A wait
+    /// that runs out counts as the backend's failure. Returns whether every awaited exporter
+    /// finished in time.
+    pub(crate) async fn flush(&self, timeout: Duration, wait: bool) -> bool {
         let start = tokio::time::Instant::now();
         let mut waits = Vec::new();
         for path in self.paths.iter() {
+            // Nothing to send: no permit is taken (a probe with nothing in it would prove
+            // nothing, and would leave the breaker waiting for its outcome).
+            if path.queued.load(Ordering::Acquire) == 0 {
+                continue;
+            }
             let permit = path
                 .breaker
                 .as_ref()
@@ -332,6 +338,9 @@ impl Exports {
             if let Some((done, wait)) = path.request_flush(wait) {
                 waits.push((path, done, wait));
             }
+        }
+        if !wait {
+            return true;
         }
         let mut all_in_time = true;
         for (path, done, wait) in waits {

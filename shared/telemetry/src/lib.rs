@@ -98,6 +98,12 @@ pub fn init(settings: Settings) -> Telemetry {
 /// is no readable HTTP request is answered 400), [`HttpLayer`] (access line, status) and
 /// [`CatchPanicLayer`] (a panic is answered 500), on a runtime with the [`InvocationLayer`].
 ///
+/// With `AWS_LAMBDA_MAX_CONCURRENCY` above 1 (Lambda Managed Instances), up to that many
+/// invocations run at once in the process (lambda_runtime's `run_concurrent`), each with its own
+/// span, X-Ray parent (from its own `Lambda-Runtime-Trace-Id`), log context and error reports,
+/// and each flushing after its own response without holding up the others; unset or 1, one at a
+/// time. The handler is cloned for each concurrent poller.
+///
 /// ```no_run
 /// use lambda_http::{service_fn, Body, Error, Request, Response};
 ///
@@ -111,7 +117,7 @@ pub fn init(settings: Settings) -> Telemetry {
 /// ```
 pub async fn run<S>(settings: Settings, handler: S) -> Result<(), Error>
 where
-    S: Service<Request, Response = Response<Body>> + Send + 'static,
+    S: Service<Request, Response = Response<Body>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Debug + Into<Diagnostic> + Send + 'static,
 {
@@ -127,13 +133,14 @@ where
     }
     lambda_runtime::Runtime::new(service)
         .layer(telemetry.invocation_layer())
-        .run()
+        .run_concurrent()
         .await
 }
 
 /// Runs a function that takes any other event (SQS, SNS, a Cognito trigger, ...) with
 /// telemetry, until Lambda stops the process. An error the handler returns, or a panic, fails
-/// the invocation: a fault in the trace and an error report.
+/// the invocation: a fault in the trace and an error report. Concurrent invocations as with
+/// [`run`].
 ///
 /// ```no_run
 /// use lambda_runtime::{service_fn, Error, LambdaEvent};
@@ -150,7 +157,7 @@ where
 /// ```
 pub async fn run_events<S, E, R>(settings: Settings, handler: S) -> Result<(), Error>
 where
-    S: Service<LambdaEvent<E>, Response = R> + Send + 'static,
+    S: Service<LambdaEvent<E>, Response = R> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<Diagnostic> + Send + 'static,
     E: DeserializeOwned + Send + 'static,
@@ -165,6 +172,6 @@ where
     }
     lambda_runtime::Runtime::new(service)
         .layer(telemetry.invocation_layer())
-        .run()
+        .run_concurrent()
         .await
 }

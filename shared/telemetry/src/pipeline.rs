@@ -287,17 +287,25 @@ impl Telemetry {
 
     /// Exports the invocation's spans and delivers its error reports, each within its deadline.
     /// The runtime calls it after each response (see [`crate::InvocationLayer`]).
+    ///
+    /// With invocations in flight at once (`AWS_LAMBDA_MAX_CONCURRENCY` above 1), it hands them
+    /// over and returns at once: Lambda Managed Instances do not freeze a process between
+    /// invocations, and waiting would hold this invocation's poller behind the exports of all
+    /// the others. What is still queued at shutdown is sent then.
     pub async fn flush(&self) {
         self.start_reading_secrets();
+        let wait = self.settings.max_concurrency <= 1;
         let spans = async {
-            if !self.exports.is_empty() && !self.exports.flush(self.settings.flush_timeout).await {
+            if !self.exports.is_empty()
+                && !self.exports.flush(self.settings.flush_timeout, wait).await
+            {
                 tracing::debug!(target: "telemetry", "span export took longer than its deadline; moving on");
             }
         };
         let reports = async {
             #[cfg(feature = "rollbar")]
             if let Some(reporter) = &self.reporter {
-                reporter.flush().await;
+                reporter.flush(wait).await;
             }
         };
         tokio::join!(spans, reports);

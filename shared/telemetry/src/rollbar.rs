@@ -165,7 +165,6 @@ pub(crate) struct Reporter {
     /// Items handed to the thread and not yet delivered or given up.
     held: Arc<AtomicUsize>,
     breaker: Arc<Breaker>,
-    sent_this_invocation: AtomicUsize,
     pub(crate) stats: Arc<ReporterStats>,
     limit_logged: AtomicBool,
 }
@@ -218,7 +217,6 @@ impl Reporter {
             worker,
             held,
             breaker,
-            sent_this_invocation: AtomicUsize::new(0),
             stats,
             limit_logged: AtomicBool::new(false),
         }))
@@ -241,8 +239,7 @@ impl Reporter {
             self.stats.failed.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        if self.sent_this_invocation.fetch_add(1, Ordering::Relaxed)
-            >= self.settings.max_items_per_invocation
+        if context.reports.fetch_add(1, Ordering::Relaxed) >= self.settings.max_items_per_invocation
         {
             self.stats
                 .over_invocation_limit
@@ -261,10 +258,9 @@ impl Reporter {
     }
 
     /// Delivers what is held, waiting at most the timeout while Rollbar is healthy, the probe
-    /// budget once the backoff has passed, and not at all while it rests; the next invocation's
-    /// item budget is full again.
-    pub(crate) async fn flush(&self) {
-        self.sent_this_invocation.store(0, Ordering::Relaxed);
+    /// budget once the backoff has passed, and not at all while it rests (or when `wait` is
+    /// false: the thread delivers on its own).
+    pub(crate) async fn flush(&self, wait_for_it: bool) {
         // Asking for a permit with nothing to send would take a probe that never goes out.
         if self.held.load(Ordering::Acquire) == 0 {
             return;
@@ -274,11 +270,8 @@ impl Reporter {
             Permit::Hold | Permit::Stopped => return,
         };
         let (done, delivered) = oneshot::channel();
-        if self
-            .worker
-            .send(Message::Flush { send: true, done })
-            .is_err()
-        {
+        let sent = self.worker.send(Message::Flush { send: true, done });
+        if sent.is_err() || !wait_for_it {
             return;
         }
         if tokio::time::timeout(wait, delivered).await.is_err() {
@@ -416,6 +409,8 @@ impl Delivery {
                 }
                 Attempt::Retry(failure) => (false, Some(failure)),
                 Attempt::GiveUp(err) => {
+                    // Rollbar answered: it is up, only this item is refused.
+                    self.breaker.succeeded();
                     self.stats.failed.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(target: "telemetry", error = %err, "Rollbar refused an error report; it is dropped");
                     (true, None)

@@ -32,6 +32,9 @@ pub struct Settings {
     pub(crate) otlp_sample_ratio: f64,
     pub(crate) otlp_timeout: Duration,
     pub(crate) flush_timeout: Duration,
+    /// Invocations the runtime serves at once (`AWS_LAMBDA_MAX_CONCURRENCY`, Lambda Managed
+    /// Instances); 1 on standard Lambda.
+    pub(crate) max_concurrency: usize,
     pub(crate) queue_size: usize,
     /// The retry schedule of a failing backend (OTLP, Rollbar, late secrets).
     pub(crate) backoff: Backoff,
@@ -184,6 +187,7 @@ impl Settings {
                 vars.parsed("OTEL_EXPORTER_OTLP_TIMEOUT", 10_000),
             )),
             flush_timeout: Duration::from_millis(vars.parsed("OTEL_BSP_EXPORT_TIMEOUT", 1000)),
+            max_concurrency: vars.parsed("AWS_LAMBDA_MAX_CONCURRENCY", 1usize).max(1),
             queue_size: vars
                 .parsed("OTEL_BSP_MAX_QUEUE_SIZE", 2048usize)
                 .clamp(1, 1 << 20),

@@ -70,6 +70,7 @@ struct State {
 }
 
 /// The emulator. Dropping the tokio runtime stops it.
+#[derive(Clone)]
 pub struct RuntimeEmulator {
     addr: SocketAddr,
     state: Arc<State>,
