@@ -114,7 +114,9 @@ fn concurrency(levels: &[Concurrency], sequential: Option<&Summary>) -> String {
          home-activities as deployed (DynamoDB over TLS, telemetry on) with \
          `AWS_LAMBDA_MAX_CONCURRENCY` set to the number in flight: the emulator keeps that many \
          events outstanding, back to back, and the function polls for them concurrently on its one \
-         thread. Latency = event handed out -> response posted.\n\n\
+         thread. Latency = event handed out -> response posted. DynamoDB Local (one JVM) runs on \
+         the same cores: where throughput stops growing, that is the store's limit on this \
+         machine, not the function's.\n\n\
          | in flight | throughput /s | p50 ms | p99 ms |\n|---:|---:|---:|---:|\n",
     );
     if let Some(s) = sequential {
