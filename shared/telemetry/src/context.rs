@@ -56,6 +56,7 @@ pub(crate) struct InvocationContext {
     pub(crate) failed: bool,
     /// Error reports this invocation has made (shared by the context's copies), for the
     /// per-invocation cap: invocations in flight at once each have their own.
+    #[cfg_attr(not(feature = "rollbar"), allow(dead_code))]
     pub(crate) reports: Arc<std::sync::atomic::AtomicUsize>,
 }
 
