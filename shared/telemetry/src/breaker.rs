@@ -10,6 +10,7 @@
 //! rate-limit window) is waited out in full. A 401 or 403 stops the backend for the life of the
 //! process, with one log line naming the setting to fix: wrong credentials do not heal by retrying.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -85,6 +86,8 @@ pub(crate) struct Breaker {
     credentials: &'static str,
     backoff: Backoff,
     state: Mutex<State>,
+    /// `Phase::Stopped`, readable without the lock: span export asks it for every span.
+    stopped: AtomicBool,
 }
 
 impl Breaker {
@@ -97,6 +100,7 @@ impl Breaker {
                 phase: Phase::Closed,
                 failures: 0,
             }),
+            stopped: AtomicBool::new(false),
         }
     }
 
@@ -122,7 +126,7 @@ impl Breaker {
 
     /// Whether the backend is off for good (its credentials were refused).
     pub(crate) fn is_stopped(&self) -> bool {
-        self.state().phase == Phase::Stopped
+        self.stopped.load(Ordering::Acquire)
     }
 
     /// Whether the backend is healthy (closed).
@@ -155,6 +159,7 @@ impl Breaker {
         let (wait, why) = match failure {
             Failure::Refused(why) => {
                 state.phase = Phase::Stopped;
+                self.stopped.store(true, Ordering::Release);
                 drop(state);
                 tracing::error!(target: "telemetry", backend = self.backend, error = %why, "{} refused the credentials: check {}; {} stays off until the function restarts", self.backend, self.credentials, self.backend);
                 return;

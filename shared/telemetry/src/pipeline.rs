@@ -339,6 +339,22 @@ impl Telemetry {
     /// (`XraySpansDropped`, `OtlpSpansDropped`, `RollbarReportsDropped`): at most once a minute.
     fn say_drops(&self) {
         #[allow(unused_mut)] // without the `rollbar` feature
+        let mut any = self
+            .exports
+            .all_stats()
+            .any(|(_, stats)| stats.dropped.load(Ordering::Relaxed) > 0);
+        #[cfg(feature = "rollbar")]
+        {
+            any |= self
+                .reporter
+                .as_ref()
+                .is_some_and(|r| r.stats.dropped.load(Ordering::Relaxed) > 0);
+        }
+        // The common case, after every response: nothing was ever dropped, nothing to build.
+        if !any {
+            return;
+        }
+        #[allow(unused_mut)] // without the `rollbar` feature
         let mut counts: Vec<(&'static str, u64)> = self
             .exports
             .all_stats()
