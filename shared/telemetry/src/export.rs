@@ -420,6 +420,44 @@ pub(crate) fn otlp_view(mut span: SpanData) -> SpanData {
         span.parent_span_id = SpanId::INVALID;
         span.parent_span_is_remote = false;
     }
+    client_errors_are_not_span_errors(span)
+}
+
+/// The view X-Ray's OTLP endpoint gets: the invocation keeps its parent, Lambda's facade segment
+/// (X-Ray has it, so the trace joins it, as on the daemon path); a 4xx is not the span's error
+/// (X-Ray derives error, throttle and fault from `http.response.status_code`); and the span's
+/// annotations (the configured fields under their keys, `annotation.<key>` fields) are
+/// attributes listed in `aws.xray.annotations`, the attribute by which X-Ray indexes them.
+#[cfg(feature = "otlp")]
+pub(crate) fn xray_otlp_view(span: SpanData, annotations: &[(String, String)]) -> SpanData {
+    use opentelemetry::{Array, KeyValue, StringValue, Value};
+    let mut span = client_errors_are_not_span_errors(span);
+    let mut keys: Vec<StringValue> = Vec::new();
+    let mut copies = Vec::new();
+    for kv in span.attributes.iter_mut() {
+        if let Some(key) = kv.key.as_str().strip_prefix("annotation.") {
+            let key = crate::settings::annotation_key(key);
+            kv.key = key.clone().into();
+            keys.push(key.into());
+        } else if let Some((_, key)) = annotations.iter().find(|(f, _)| f == kv.key.as_str()) {
+            if key != kv.key.as_str() {
+                copies.push(KeyValue::new(key.clone(), kv.value.clone()));
+            }
+            keys.push(key.clone().into());
+        }
+    }
+    if !keys.is_empty() {
+        span.attributes.extend(copies);
+        span.attributes.push(KeyValue::new(
+            crate::settings::XRAY_ANNOTATIONS_ATTRIBUTE,
+            Value::Array(Array::String(keys)),
+        ));
+    }
+    span
+}
+
+#[cfg(feature = "otlp")]
+fn client_errors_are_not_span_errors(mut span: SpanData) -> SpanData {
     let client_error = span.attributes.iter().any(|kv| {
         kv.key.as_str() == "http.response.status_code"
             && matches!(kv.value.as_str().parse::<u16>(), Ok(400..=499))

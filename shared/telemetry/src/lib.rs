@@ -28,6 +28,8 @@ mod transport;
 mod worker;
 #[cfg(feature = "xray")]
 mod xray;
+#[cfg(feature = "otlp")]
+mod xray_otlp;
 
 use std::fmt::Debug;
 
@@ -43,6 +45,8 @@ pub use invocation::InvocationLayer;
 pub use panics::{install_panic_hook, CatchPanicLayer};
 pub use pipeline::{ExporterStats, Stats, Telemetry};
 pub use propagation::trace_headers;
+#[cfg(feature = "xray")]
+pub use segment::segment_documents;
 pub use settings::{LateSecrets, Settings};
 
 /// The error a function's `main` returns.

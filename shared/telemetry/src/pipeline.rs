@@ -70,6 +70,9 @@ pub struct Telemetry {
     reporter: Option<Arc<Reporter>>,
     #[cfg(feature = "otlp")]
     otlp_headers: OtlpHeaders,
+    /// Spans cut to fit X-Ray's OTLP per-span limit.
+    #[cfg(feature = "otlp")]
+    xray_otlp_trimmed: Arc<std::sync::atomic::AtomicU64>,
     // Kept so the provider (and its processor) lives as long as the process.
     provider: Option<SdkTracerProvider>,
     drops: Arc<Mutex<DropCounts>>,
@@ -122,6 +125,8 @@ pub struct Stats {
     pub otlp: Option<ExporterStats>,
     /// Segment documents sent to the daemon.
     pub xray_documents_sent: u64,
+    /// Spans cut to fit X-Ray's OTLP endpoint (200 KB a span): attributes, then events left out.
+    pub xray_otlp_spans_trimmed: u64,
     /// Segment documents whose metadata was cut to fit the daemon's 64 KiB.
     pub xray_documents_truncated: u64,
     /// Segment documents not sent (no daemon, or too large even without metadata).
@@ -157,20 +162,31 @@ impl Telemetry {
         #[cfg(feature = "otlp")]
         let otlp_headers: OtlpHeaders = Arc::new(OnceLock::new());
         #[cfg(feature = "otlp")]
-        if settings.secrets.is_none() {
-            // Only the environment's headers (`OTEL_EXPORTER_OTLP_HEADERS`), known now.
+        if settings.secrets.is_none() || settings.xray_otlp.is_some() {
+            // Only the environment's headers (`OTEL_EXPORTER_OTLP_HEADERS`), known now; X-Ray's
+            // endpoint takes none (late headers are another backend's key, never sent to AWS).
             let _ = otlp_headers.set(Vec::new());
         }
+        #[cfg(feature = "otlp")]
+        let xray_otlp_trimmed = Arc::default();
+        // X-Ray's OTLP endpoint replaces the daemon: both would deliver every span twice.
+        #[cfg(feature = "xray")]
+        let daemon = !(cfg!(feature = "otlp") && settings.xray_otlp.is_some());
         #[allow(unused_mut)] // without a trace exporter feature
         let mut exports = Exports::default();
         if !settings.tracing_disabled {
             #[cfg(feature = "xray")]
-            {
+            if daemon {
                 exports = xray_export(exports, &settings, &xray_documents);
             }
             #[cfg(feature = "otlp")]
             {
-                exports = otlp_export(exports, &settings, &otlp_headers);
+                exports = match &settings.xray_otlp {
+                    Some(target) => {
+                        xray_otlp_export(exports, &settings, target, &xray_otlp_trimmed)
+                    }
+                    None => otlp_export(exports, &settings, &otlp_headers),
+                };
             }
         }
         let provider = (!exports.is_empty()).then(|| {
@@ -191,6 +207,8 @@ impl Telemetry {
             reporter,
             #[cfg(feature = "otlp")]
             otlp_headers,
+            #[cfg(feature = "otlp")]
+            xray_otlp_trimmed,
             provider,
             drops: Arc::default(),
             secrets: Arc::new(SecretsState {
@@ -452,6 +470,10 @@ impl Telemetry {
             otlp: exporter("otlp"),
             ..Stats::default()
         };
+        #[cfg(feature = "otlp")]
+        {
+            stats.xray_otlp_spans_trimmed = self.xray_otlp_trimmed.load(Ordering::Relaxed);
+        }
         #[cfg(feature = "xray")]
         {
             let documents = &self.xray_documents;
@@ -533,7 +555,7 @@ where
 /// telemetry's own machinery (exporters, HTTP clients) never does, so exporting cannot trace
 /// itself.
 fn is_application_span(metadata: &Metadata<'_>) -> bool {
-    const INTERNAL: [&str; 9] = [
+    const INTERNAL: [&str; 10] = [
         "opentelemetry",
         "ureq",
         "hyper",
@@ -542,6 +564,7 @@ fn is_application_span(metadata: &Metadata<'_>) -> bool {
         "tower",
         "aws_smithy",
         "aws_config",
+        "aws_sigv4",
         "lambda_runtime_api_client",
     ];
     *metadata.level() <= tracing::Level::INFO
@@ -566,7 +589,7 @@ fn xray_export(
     xray_documents: &Arc<crate::xray::DaemonStats>,
 ) -> Exports {
     use crate::export::Exporter;
-    use crate::propagation::XRAY_UNSAMPLED;
+    use crate::propagation::xray_sampled;
     use crate::xray::{UdpDaemonClient, XrayExporter};
     let xray_settings = settings.clone();
     let annotations = settings.annotations.clone();
@@ -574,10 +597,7 @@ fn xray_export(
     exports.with_exporter(
         "xray",
         settings.queue_size,
-        Box::new(|span| {
-            (span.span_context.trace_state().get(XRAY_UNSAMPLED.0) != Some(XRAY_UNSAMPLED.1))
-                .then_some(span)
-        }),
+        Box::new(|span| xray_sampled(&span).then_some(span)),
         // No breaker: a UDP send to the daemon never waits for an answer.
         Exporter {
             make: move || {
@@ -626,6 +646,48 @@ fn otlp_export(exports: Exports, settings: &Arc<Settings>, otlp_headers: &OtlpHe
             breaker: Some(Arc::new(Breaker::new(
                 "the OTLP endpoint",
                 "OTEL_EXPORTER_OTLP_HEADERS (the endpoint's API key)",
+                settings.backoff,
+            ))),
+            classify: Some(Box::new(move |err| {
+                Answer::failure(answers.take_last_answer(), err.to_string())
+            })),
+        },
+    )
+}
+
+/// The X-Ray OTLP path: the spans the daemon would have had (Lambda's sampling decision), in
+/// X-Ray's view, signed for the endpoint.
+#[cfg(feature = "otlp")]
+fn xray_otlp_export(
+    exports: Exports,
+    settings: &Arc<Settings>,
+    target: &crate::settings::XrayOtlp,
+    trimmed: &Arc<std::sync::atomic::AtomicU64>,
+) -> Exports {
+    use crate::export::{xray_otlp_view, Exporter};
+    use crate::propagation::xray_sampled;
+    use crate::transport::{Answer, BlockingHttp};
+    use crate::xray_otlp::XrayOtlpExporter;
+    use opentelemetry_sdk::trace::SpanExporter as _;
+    let http = BlockingHttp::new(settings.otlp_timeout);
+    let answers = http.clone();
+    let annotations = settings.annotations.clone();
+    let exporter_settings = settings.clone();
+    let target = target.clone();
+    let trimmed = trimmed.clone();
+    exports.with_exporter(
+        "otlp",
+        settings.queue_size,
+        Box::new(move |span| xray_sampled(&span).then(|| xray_otlp_view(span, &annotations))),
+        Exporter {
+            make: move || {
+                let mut exporter = XrayOtlpExporter::new(target, http, trimmed)?;
+                exporter.set_resource(&resource(&exporter_settings));
+                Some(exporter)
+            },
+            breaker: Some(Arc::new(Breaker::new(
+                "X-Ray's OTLP endpoint",
+                "that the function's role allows xray:PutTraceSegments, that its AWS credentials are current, and that Transaction Search is on for the account",
                 settings.backoff,
             ))),
             classify: Some(Box::new(move |err| {

@@ -13,6 +13,12 @@ pub(crate) const XRAY_TRACE_HEADER: &str = "x-amzn-trace-id";
 /// are still recorded for the OTLP backend, which samples on its own; only X-Ray drops them.
 pub(crate) const XRAY_UNSAMPLED: (&str, &str) = ("xray", "0");
 
+/// Whether X-Ray gets the span: Lambda's sampling decision did not leave its trace out.
+#[cfg_attr(not(any(feature = "xray", feature = "otlp")), allow(dead_code))]
+pub(crate) fn xray_sampled(span: &opentelemetry_sdk::trace::SpanData) -> bool {
+    span.span_context.trace_state().get(XRAY_UNSAMPLED.0) != Some(XRAY_UNSAMPLED.1)
+}
+
 /// A trace id in X-Ray's form: `1-<8 hex epoch seconds>-<24 hex>`.
 pub(crate) fn xray_trace_id(trace_id: TraceId) -> String {
     let hex = format!("{trace_id:032x}");

@@ -19,7 +19,7 @@ use opentelemetry_sdk::Resource;
 use serde_json::{json, Map, Value as Json};
 
 use crate::propagation::xray_trace_id;
-use crate::settings::annotation_key;
+use crate::settings::{annotation_key, XRAY_ANNOTATIONS_ATTRIBUTE};
 
 /// The longest string attribute kept whole; longer ones are cut (and marked).
 const MAX_ATTRIBUTE_CHARS: usize = 4096;
@@ -198,8 +198,20 @@ impl<'a> Known<'a> {
     }
 }
 
+/// X-Ray's segment documents for spans received over OTLP (by an X-Ray stand-in, say), as X-Ray
+/// would draw them: one per span with valid ids, `resource` saying where they ran. The attributes
+/// a span lists in `aws.xray.annotations` are its annotations; the others are metadata.
+pub fn segment_documents(resource: &Resource, spans: &[SpanData]) -> Vec<Json> {
+    let origin = Origin::from_resource(resource);
+    spans
+        .iter()
+        .filter_map(|span| segment_document(span, &origin, &[]))
+        .collect()
+}
+
 /// The segment document of one span, or `None` for a span without valid ids. Attributes named in
-/// `annotations` (field, key) become annotations too; every attribute is in the metadata (long
+/// `annotations` (field, key) and those the span lists in `aws.xray.annotations` become
+/// annotations too; every attribute is in the metadata (long
 /// strings cut and marked), so nothing is dropped silently. Attributes named `annotation.<key>`
 /// are annotations only, `metadata.<key>` metadata under `<key>`.
 pub(crate) fn segment_document(
@@ -215,8 +227,22 @@ pub(crate) fn segment_document(
     let mut known = Known::default();
     let mut annotated = Map::new();
     let mut metadata = Map::new();
+    let listed = span
+        .attributes
+        .iter()
+        .find(|kv| kv.key.as_str() == XRAY_ANNOTATIONS_ATTRIBUTE)
+        .map(|kv| strings(&kv.value))
+        .unwrap_or_default();
     for kv in &span.attributes {
         let key = kv.key.as_str();
+        if key == XRAY_ANNOTATIONS_ATTRIBUTE {
+            continue;
+        }
+        if listed.iter().any(|listed| listed == key) {
+            annotate(&mut annotated, annotation_key(key), &kv.value);
+            known.note(key, &kv.value);
+            continue;
+        }
         if let Some(key) = key.strip_prefix("annotation.") {
             annotate(&mut annotated, annotation_key(key), &kv.value);
             known.note(key, &kv.value);

@@ -31,6 +31,9 @@ pub struct Settings {
     pub(crate) otlp_endpoint: Option<String>,
     pub(crate) otlp_sample_ratio: f64,
     pub(crate) otlp_timeout: Duration,
+    /// Set when the OTLP traces endpoint is X-Ray's: exports are signed and sent there (or to
+    /// `AWS_ENDPOINT_URL_XRAY`), and the daemon path is off.
+    pub(crate) xray_otlp: Option<XrayOtlp>,
     pub(crate) flush_timeout: Duration,
     /// Invocations the runtime serves at once (`AWS_LAMBDA_MAX_CONCURRENCY`, Lambda Managed
     /// Instances); 1 on standard Lambda.
@@ -46,6 +49,93 @@ pub struct Settings {
     pub(crate) secrets: Option<SecretsLater>,
     /// Flush what is queued when Lambda shuts the sandbox down (`run` and `run_events`).
     pub(crate) flush_on_shutdown: bool,
+}
+
+/// Where signed OTLP exports for X-Ray go, and as whom.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct XrayOtlp {
+    /// The region the endpoint's host names; the signatures' region.
+    pub(crate) region: String,
+    /// Where requests go: the endpoint, or `AWS_ENDPOINT_URL_XRAY` (`AWS_ENDPOINT_URL`) with
+    /// `/v1/traces`, as the AWS SDKs resolve a service's endpoint.
+    pub(crate) url: String,
+    /// The credentials Lambda puts in the environment; `None` when they are missing (export is
+    /// then off, said once).
+    pub(crate) credentials: Option<AwsCredentials>,
+}
+
+/// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN`.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct AwsCredentials {
+    pub(crate) access_key_id: String,
+    pub(crate) secret_access_key: String,
+    pub(crate) session_token: Option<String>,
+}
+
+impl std::fmt::Debug for XrayOtlp {
+    /// Without the credentials (settings get logged in tests and bug reports).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("XrayOtlp")
+            .field("region", &self.region)
+            .field("url", &self.url)
+            .field(
+                "access_key_id",
+                &self.credentials.as_ref().map(|c| &c.access_key_id),
+            )
+            .finish()
+    }
+}
+
+/// The region of an X-Ray OTLP endpoint: `https://xray.<region>.amazonaws.com/v1/traces` (or
+/// `.amazonaws.com.cn`, or without the path, as `OTEL_EXPORTER_OTLP_ENDPOINT` names a base).
+pub(crate) fn xray_endpoint_region(endpoint: &str) -> Option<String> {
+    let rest = endpoint.strip_prefix("https://")?;
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let path = path.trim_end_matches('/');
+    if !(path.is_empty() || path == "v1/traces") {
+        return None;
+    }
+    let host = host.to_ascii_lowercase();
+    let region = host
+        .strip_prefix("xray.")?
+        .strip_suffix(".amazonaws.com")
+        .or_else(|| {
+            host.strip_prefix("xray.")?
+                .strip_suffix(".amazonaws.com.cn")
+        })?;
+    let valid = !region.is_empty()
+        && region
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    valid.then(|| region.to_owned())
+}
+
+/// X-Ray's OTLP target, when `endpoint` is X-Ray's.
+fn xray_otlp<F: Fn(&str) -> Option<String>>(vars: &Vars<F>, endpoint: &str) -> Option<XrayOtlp> {
+    let region = xray_endpoint_region(endpoint)?;
+    let url = match vars
+        .text("AWS_ENDPOINT_URL_XRAY")
+        .or_else(|| vars.text("AWS_ENDPOINT_URL"))
+    {
+        Some(base) => format!("{}/v1/traces", base.trim_end_matches('/')),
+        None => format!("https://xray.{region}.amazonaws.com/v1/traces"),
+    };
+    let credentials = match (
+        vars.text("AWS_ACCESS_KEY_ID"),
+        vars.text("AWS_SECRET_ACCESS_KEY"),
+    ) {
+        (Some(access_key_id), Some(secret_access_key)) => Some(AwsCredentials {
+            access_key_id,
+            secret_access_key,
+            session_token: vars.text("AWS_SESSION_TOKEN"),
+        }),
+        _ => None,
+    };
+    Some(XrayOtlp {
+        region,
+        url,
+        credentials,
+    })
 }
 
 /// Secrets that arrive after init, read from a parameter store or a secrets manager by the
@@ -140,6 +230,7 @@ impl Settings {
     /// | `OTEL_SDK_DISABLED` | `false` | `true`: no traces (logs and metrics stay) |
     /// | `AWS_XRAY_DAEMON_ADDRESS` | `127.0.0.1:2000` | `host:port` or Lambda's `tcp:.. udp:..` |
     /// | `OTEL_EXPORTER_OTLP_ENDPOINT`, `..._TRACES_ENDPOINT` | – | OTLP/HTTP export on when set |
+    /// | `AWS_ENDPOINT_URL_XRAY`, `AWS_ENDPOINT_URL` | – | where X-Ray's OTLP exports go instead |
     /// | `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG` | `always_on` | OTLP sampling |
     /// | `OTEL_EXPORTER_OTLP_TIMEOUT`, `..._TRACES_TIMEOUT` | `10000` | ms one OTLP request may take |
     /// | `OTEL_BSP_EXPORT_TIMEOUT` | `1000` | ms the runtime waits for the export after a response |
@@ -163,6 +254,9 @@ impl Settings {
 
     fn from_vars<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Self {
         let given_name = vars.text("OTEL_SERVICE_NAME");
+        let otlp_endpoint = vars
+            .text("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+            .or_else(|| vars.text("OTEL_EXPORTER_OTLP_ENDPOINT"));
         let environment = vars.text("ROLLBAR_ENVIRONMENT");
         Self {
             service_name_given: given_name.is_some(),
@@ -175,9 +269,10 @@ impl Settings {
             xray_daemon_address: vars
                 .text("AWS_XRAY_DAEMON_ADDRESS")
                 .unwrap_or_else(|| DEFAULT_DAEMON_ADDRESS.to_owned()),
-            otlp_endpoint: vars
-                .text("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-                .or_else(|| vars.text("OTEL_EXPORTER_OTLP_ENDPOINT")),
+            xray_otlp: otlp_endpoint
+                .as_deref()
+                .and_then(|endpoint| xray_otlp(vars, endpoint)),
+            otlp_endpoint,
             otlp_sample_ratio: sample_ratio(
                 vars.text("OTEL_TRACES_SAMPLER").as_deref(),
                 vars.text("OTEL_TRACES_SAMPLER_ARG").as_deref(),
@@ -315,6 +410,11 @@ impl Default for Settings {
     }
 }
 
+/// The span attribute that lists which of the span's attributes X-Ray indexes as annotations
+/// (AWS's convention for spans sent over OTLP).
+#[cfg_attr(not(any(feature = "xray", feature = "otlp")), allow(dead_code))]
+pub(crate) const XRAY_ANNOTATIONS_ATTRIBUTE: &str = "aws.xray.annotations";
+
 /// An annotation key X-Ray accepts: other characters than `[A-Za-z0-9_]` become `_`.
 pub(crate) fn annotation_key(key: &str) -> String {
     key.chars()
@@ -349,6 +449,79 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Settings::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn xray_otlp_endpoints_are_recognised_in_any_region() {
+        for (endpoint, region) in [
+            (
+                "https://xray.us-east-1.amazonaws.com/v1/traces",
+                Some("us-east-1"),
+            ),
+            (
+                "https://xray.ap-southeast-4.amazonaws.com",
+                Some("ap-southeast-4"),
+            ),
+            (
+                "https://XRAY.eu-west-1.amazonaws.com/v1/traces/",
+                Some("eu-west-1"),
+            ),
+            (
+                "https://xray.cn-north-1.amazonaws.com.cn/v1/traces",
+                Some("cn-north-1"),
+            ),
+            ("http://xray.us-east-1.amazonaws.com/v1/traces", None),
+            ("https://api.honeycomb.io", None),
+            ("https://xray.us-east-1.amazonaws.com/v1/logs", None),
+            ("https://xray..amazonaws.com/v1/traces", None),
+            (
+                "https://xray.us-east-1.amazonaws.com.evil.example/v1/traces",
+                None,
+            ),
+        ] {
+            assert_eq!(
+                xray_endpoint_region(endpoint).as_deref(),
+                region,
+                "{endpoint}"
+            );
+        }
+    }
+
+    #[test]
+    fn xray_otlp_goes_to_the_endpoint_or_the_aws_endpoint_override() {
+        let xray = [(
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            "https://xray.eu-west-1.amazonaws.com/v1/traces",
+        )];
+        let target = settings(&xray).xray_otlp.expect("X-Ray's endpoint");
+        assert_eq!(target.region, "eu-west-1");
+        assert_eq!(target.url, "https://xray.eu-west-1.amazonaws.com/v1/traces");
+        assert!(target.credentials.is_none());
+
+        let general = [xray[0], ("AWS_ENDPOINT_URL", "http://127.0.0.1:4318/")];
+        assert_eq!(
+            settings(&general).xray_otlp.unwrap().url,
+            "http://127.0.0.1:4318/v1/traces"
+        );
+        let both = [
+            general[0],
+            general[1],
+            ("AWS_ENDPOINT_URL_XRAY", "http://localhost:2001"),
+            ("AWS_ACCESS_KEY_ID", "AKID"),
+            ("AWS_SECRET_ACCESS_KEY", "secret"),
+        ];
+        let target = settings(&both).xray_otlp.unwrap();
+        assert_eq!(
+            target.url, "http://localhost:2001/v1/traces",
+            "the service's own wins"
+        );
+        let credentials = target.credentials.as_ref().expect("credentials");
+        assert_eq!(credentials.access_key_id, "AKID");
+        assert_eq!(credentials.session_token, None);
+        assert!(!format!("{target:?}").contains("secret"), "never printed");
+
+        let honeycomb = [("OTEL_EXPORTER_OTLP_ENDPOINT", "https://api.honeycomb.io")];
+        assert!(settings(&honeycomb).xray_otlp.is_none());
     }
 
     #[test]

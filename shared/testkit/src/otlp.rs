@@ -12,7 +12,10 @@ use crate::http::Recorded;
 pub fn spans(requests: &[Recorded]) -> Vec<(Vec<KeyValue>, Span)> {
     let mut out = Vec::new();
     for request in requests.iter().filter(|r| r.path.ends_with("/v1/traces")) {
-        let Ok(export) = ExportTraceServiceRequest::decode(request.body.as_slice()) else {
+        let Some(body) = body(request) else {
+            continue;
+        };
+        let Ok(export) = ExportTraceServiceRequest::decode(body.as_slice()) else {
             continue;
         };
         for resource_spans in export.resource_spans {
@@ -30,6 +33,21 @@ pub fn spans(requests: &[Recorded]) -> Vec<(Vec<KeyValue>, Span)> {
     out
 }
 
+/// A request's body, gunzipped when its `content-encoding` says gzip; `None` if it does not
+/// unzip.
+pub fn body(request: &Recorded) -> Option<Vec<u8>> {
+    if request.header("content-encoding") != Some("gzip") {
+        return Some(request.body.clone());
+    }
+    let mut body = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::GzDecoder::new(request.body.as_slice()),
+        &mut body,
+    )
+    .ok()?;
+    Some(body)
+}
+
 /// An attribute's value as text.
 pub fn attr(attributes: &[KeyValue], key: &str) -> Option<String> {
     let value = attributes
@@ -44,6 +62,15 @@ pub fn attr(attributes: &[KeyValue], key: &str) -> Option<String> {
         Value::BoolValue(b) => b.to_string(),
         Value::IntValue(i) => i.to_string(),
         Value::DoubleValue(d) => d.to_string(),
+        Value::ArrayValue(list) => list
+            .values
+            .iter()
+            .filter_map(|v| match v.value.as_ref()? {
+                Value::StringValue(s) => Some(s.clone()),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+            .join(","),
         other => format!("{other:?}"),
     })
 }

@@ -46,7 +46,18 @@ impl Default for Timing {
 impl Collector {
     /// Takes one datagram; returns the accepted document or why it was not.
     pub fn receive(&mut self, datagram: &[u8], now: Instant) -> Result<Value, Rejection> {
-        match parse_datagram(datagram) {
+        self.take(parse_datagram(datagram), now)
+    }
+
+    /// Takes one document that came without the daemon's framing (from OTLP spans), checked as
+    /// a datagram's document is.
+    pub fn receive_document(&mut self, document: Value, now: Instant) -> Result<Value, Rejection> {
+        let checked = crate::document::validate(&document).map(|()| document);
+        self.take(checked, now)
+    }
+
+    fn take(&mut self, parsed: Result<Value, Rejection>, now: Instant) -> Result<Value, Rejection> {
+        match parsed {
             Ok(document) => {
                 self.accepted += 1;
                 let trace_id = document["trace_id"].as_str().unwrap_or_default().to_owned();
@@ -101,6 +112,9 @@ impl Collector {
 
 pub struct Options {
     pub bind: String,
+    /// Also X-Ray's OTLP endpoint on this TCP address, checking signatures against these
+    /// credentials.
+    pub otlp: Option<(String, crate::otlp::LocalCredentials)>,
     pub out: Option<PathBuf>,
     pub forward: Option<aws_sdk_xray::Client>,
     pub timing: Timing,
@@ -116,12 +130,29 @@ pub async fn run(options: Options) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on udp {}: {e}", options.bind))?;
     let address = socket.local_addr().map_err(|e| e.to_string())?;
-    let mut out = match &options.out {
+    let out = match &options.out {
         Some(path) => Some(open_out(path)?),
         None => None,
     };
+    let (otlp_tx, mut otlp_rx) = mpsc::channel::<Vec<Value>>(64);
+    let otlp_address = match options.otlp {
+        Some((bind, credentials)) => {
+            let (listener, local) = crate::otlp::bind(&bind).await?;
+            tokio::spawn(crate::otlp::serve(listener, credentials, otlp_tx));
+            Some(local)
+        }
+        None => {
+            drop(otlp_tx);
+            None
+        }
+    };
     eprintln!(
-        "cruddur-xray: listening on udp {address} (set AWS_XRAY_DAEMON_ADDRESS={address}){}{}",
+        "cruddur-xray: listening on udp {address} (set AWS_XRAY_DAEMON_ADDRESS={address}){}{}{}",
+        otlp_address
+            .map(|a| format!(
+                " and OTLP on http://{a}/v1/traces (set AWS_ENDPOINT_URL_XRAY=http://{a})"
+            ))
+            .unwrap_or_default(),
         options
             .out
             .as_ref()
@@ -141,7 +172,11 @@ pub async fn run(options: Options) -> Result<(), String> {
         }
         None => (None, None),
     };
-    let mut dropped_forwards = 0u64;
+    let mut accepted = Accepted {
+        out,
+        forward: forward_tx,
+        dropped_forwards: 0,
+    };
     let mut collector = Collector::default();
     let mut buffer = vec![0u8; MAX_DATAGRAM_BYTES + 1];
     let mut tick = tokio::time::interval(Duration::from_millis(50));
@@ -158,26 +193,17 @@ pub async fn run(options: Options) -> Result<(), String> {
                     }
                 };
                 match collector.receive(&buffer[..n], Instant::now()) {
-                    Ok(document) => {
-                        if let Some(out) = out.as_mut() {
-                            // One write per document, newline included: a reader never sees
-                            // half a line followed by more (an append of a few KiB is not split).
-                            let line = format!("{document}\n");
-                            if let Err(err) = out.write_all(line.as_bytes()) {
-                                eprintln!("cruddur-xray: could not append to the output file: {err}");
-                            }
-                        }
-                        if let Some(tx) = &forward_tx {
-                            let id = document["id"].as_str().unwrap_or_default().to_owned();
-                            if tx.try_send((id, document.to_string())).is_err() {
-                                dropped_forwards += 1;
-                                if dropped_forwards == 1 {
-                                    eprintln!("cruddur-xray: the forwarding queue is full; documents are being dropped");
-                                }
-                            }
-                        }
-                    }
+                    Ok(document) => accepted.keep(&document),
                     Err(rejection) => eprintln!("cruddur-xray: rejected a datagram from {from}: {rejection}"),
+                }
+            }
+            Some(documents) = otlp_rx.recv() => {
+                // Validated as the daemon's datagrams are: the same checks, the same trees.
+                for document in documents {
+                    match collector.receive_document(document, Instant::now()) {
+                        Ok(document) => accepted.keep(&document),
+                        Err(rejection) => eprintln!("cruddur-xray: rejected a span received over OTLP: {rejection}"),
+                    }
                 }
             }
             _ = tick.tick() => print_traces(collector.ready(Instant::now(), options.timing)),
@@ -185,7 +211,8 @@ pub async fn run(options: Options) -> Result<(), String> {
         }
     }
     print_traces(collector.drain());
-    drop(forward_tx);
+    let dropped_forwards = accepted.dropped_forwards;
+    drop(accepted);
     if let Some(forwarder) = forwarder {
         let _ = forwarder.await;
     }
@@ -200,6 +227,37 @@ pub async fn run(options: Options) -> Result<(), String> {
         }
     );
     Ok(())
+}
+
+/// Where accepted documents go: the output file, the forwarding queue.
+struct Accepted {
+    out: Option<std::fs::File>,
+    forward: Option<mpsc::Sender<(String, String)>>,
+    dropped_forwards: u64,
+}
+
+impl Accepted {
+    fn keep(&mut self, document: &Value) {
+        if let Some(out) = self.out.as_mut() {
+            // One write per document, newline included: a reader never sees half a line
+            // followed by more (an append of a few KiB is not split).
+            let line = format!("{document}\n");
+            if let Err(err) = out.write_all(line.as_bytes()) {
+                eprintln!("cruddur-xray: could not append to the output file: {err}");
+            }
+        }
+        if let Some(tx) = &self.forward {
+            let id = document["id"].as_str().unwrap_or_default().to_owned();
+            if tx.try_send((id, document.to_string())).is_err() {
+                self.dropped_forwards += 1;
+                if self.dropped_forwards == 1 {
+                    eprintln!(
+                        "cruddur-xray: the forwarding queue is full; documents are being dropped"
+                    );
+                }
+            }
+        }
+    }
 }
 
 fn open_out(path: &PathBuf) -> Result<std::fs::File, String> {

@@ -28,11 +28,18 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Receive segment documents over UDP like the X-Ray daemon; print each trace as a tree.
+    /// Receive segment documents over UDP like the X-Ray daemon (and, with --otlp, spans over
+    /// OTLP like X-Ray's OTLP endpoint); print each trace as a tree.
     Listen {
         /// UDP address to listen on (functions send to it via AWS_XRAY_DAEMON_ADDRESS).
         #[arg(long, default_value = "127.0.0.1:2000")]
         bind: String,
+        /// Also take OTLP/HTTP spans (protobuf, gzip or not) on this loopback TCP address, as
+        /// X-Ray's OTLP endpoint does: POST /v1/traces signed with SigV4 for service xray,
+        /// checked against AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN (a bad
+        /// signature gets a 403). Functions send to it with AWS_ENDPOINT_URL_XRAY=http://HOST:PORT.
+        #[arg(long, value_name = "HOST:PORT")]
+        otlp: Option<String>,
         /// Append every accepted document to this JSON-lines file.
         #[arg(long, value_name = "FILE.jsonl")]
         out: Option<PathBuf>,
@@ -125,6 +132,7 @@ async fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
         Command::Listen {
             bind,
+            otlp,
             out,
             forward,
             idle,
@@ -141,8 +149,13 @@ async fn run(cli: Cli) -> Result<(), String> {
                 idle: std::time::Duration::from_secs_f64(idle),
                 ..Timing::default()
             };
+            let otlp = match otlp {
+                Some(address) => Some((address, cruddur_xray::otlp::LocalCredentials::from_env()?)),
+                None => None,
+            };
             listen::run(listen::Options {
                 bind,
+                otlp,
                 out,
                 forward,
                 timing,

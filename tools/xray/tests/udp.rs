@@ -41,13 +41,7 @@ async fn a_function_invoked_under_the_collector_shows_as_a_tree_and_on_the_map()
         .unwrap();
     assert_eq!(outcome.http().0, 200);
 
-    let printed = listener.wait_for_stdout(WAIT, |text| text.contains("\n\n"));
-    let tree = printed.split("\n\n").next().unwrap().to_owned() + "\n";
-    let root = tree
-        .strip_prefix("trace ")
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no tree in:\n{printed}"))
-        .to_owned();
+    let (root, tree) = listener.first_tree(WAIT);
     let lines: Vec<&str> = tree.lines().collect();
     assert!(!tree.contains("partial"), "{tree}");
     assert!(

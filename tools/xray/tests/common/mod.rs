@@ -137,6 +137,18 @@ impl Listener {
         }
     }
 
+    /// The first trace it printed (waiting for it), and that trace's id.
+    pub fn first_tree(&self, timeout: Duration) -> (String, String) {
+        let printed = self.wait_for_stdout(timeout, |text| text.contains("\n\n"));
+        let tree = printed.split("\n\n").next().unwrap().to_owned() + "\n";
+        let root = tree
+            .strip_prefix("trace ")
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no tree in:\n{printed}"))
+            .to_owned();
+        (root, tree)
+    }
+
     /// Stops it as Ctrl-C would; returns everything it wrote to stderr.
     pub fn stop(mut self) -> String {
         let _ = Command::new("kill")
