@@ -306,6 +306,39 @@ def check_xray(stack):
             problem(f"{logical} is not the original's 9000 / 0.1 / 5")
 
 
+# X-Ray's OTLP endpoint as the telemetry crate recognises it (settings.rs, xray_endpoint_region).
+XRAY_OTLP_ENDPOINT = re.compile(r"^https://xray\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/v1/traces$")
+
+
+def check_xray_otlp(stack):
+    """XrayOverOtlp points every function at X-Ray's OTLP endpoint, which authorises
+    xray:PutTraceSegments: active tracing's AWSXrayWriteOnlyAccess grants it. Transaction Search is
+    there only when asked for, after the log policy that lets X-Ray write the spans."""
+    on = stack.parameters["XrayOverOtlp"] == "true"
+    for logical, function in stack.of_type("AWS::Lambda::Function").items():
+        props = function["Properties"]
+        endpoint = props.get("Environment", {}).get("Variables", {}).get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        if on and not (endpoint and XRAY_OTLP_ENDPOINT.match(endpoint)):
+            problem(f"{logical}: XrayOverOtlp is on, but its OTLP traces endpoint is {endpoint}")
+        if not on and endpoint:
+            problem(f"{logical}: an OTLP traces endpoint ({endpoint}) with XrayOverOtlp off")
+        if on:
+            if props.get("TracingConfig", {}).get("Mode") != "Active":
+                problem(f"{logical}: no active tracing, so no Lambda facade segment for its spans to join")
+            role = stack.resources.get(props["Role"].split(":")[-1].removeprefix(f"{stack.name}-"), {})
+            arns = role.get("Properties", {}).get("ManagedPolicyArns", [])
+            if not any(str(a).endswith("AWSXrayWriteOnlyAccess") for a in arns):
+                problem(f"{logical}: its role lacks AWSXrayWriteOnlyAccess (xray:PutTraceSegments)")
+    searches = stack.of_type("AWS::XRay::TransactionSearchConfig")
+    wanted = stack.parameters["EnableTransactionSearch"] == "true"
+    if bool(searches) != wanted:
+        problem(f"Transaction Search is {'missing' if wanted else 'on without EnableTransactionSearch'}")
+    for logical, search in searches.items():
+        policy = stack.resources.get(search.get("DependsOn"), {})
+        if policy.get("Type") != "AWS::Logs::ResourcePolicy" or "aws/spans" not in policy["Properties"]["PolicyDocument"]:
+            problem(f"{logical} does not wait for the policy that lets X-Ray write to aws/spans")
+
+
 def check_alarms(stack):
     topics = stack.of_type("AWS::SNS::Topic")
     alarms = stack.of_type("AWS::CloudWatch::Alarm")
@@ -400,6 +433,9 @@ def check_rules():
     text = json.dumps(template.get("Rules", {}))
     if '"local"' not in text:
         problem("nothing refuses the local stage (Rules)")
+    destinations = template.get("Rules", {}).get("OneOtlpTracesDestination", {})
+    if "XrayOverOtlp" not in json.dumps(destinations) or "HoneycombApiKeyParameter" not in json.dumps(destinations):
+        problem("nothing refuses two OTLP traces destinations (XrayOverOtlp with Honeycomb)")
     overrides = [line for line in (ROOT / "samconfig.toml").read_text().splitlines()
                  if line.strip().startswith("parameter_overrides")]
     if any("FrontendUrl" in line for line in overrides):
@@ -422,7 +458,9 @@ def main():
                                 "RollbarAccessTokenParameter": "/cruddur/prod/rollbar-access-token",
                                 "AlarmEmail": "ops@example.com"})
     staging = Stack("cruddur-staging", {"Stage": "staging"})
-    for stack in (prod, secrets, staging):
+    otlp = Stack("cruddur", {"Stage": "prod", "XrayOverOtlp": "true", "EnableTransactionSearch": "true"})
+    for stack in (prod, secrets, staging, otlp):
+        check_xray_otlp(stack)
         check_stage(stack)
         check_retained(stack)
         check_environment(stack)
@@ -440,7 +478,7 @@ def main():
     if not PROBLEMS:
         print(f"ok   template: one stage, retained data, no secrets in the environment, least privilege "
               f"({', '.join(sorted(code_dynamodb_actions()))}), per-stack names, alarms and a dashboard "
-              f"of published metrics")
+              f"of published metrics, X-Ray over OTLP and Transaction Search only when asked")
     return 1 if PROBLEMS else 0
 
 
