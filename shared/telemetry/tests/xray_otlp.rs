@@ -18,14 +18,20 @@ const XRAY_ENDPOINT: &str = "https://xray.eu-west-1.amazonaws.com/v1/traces";
 /// The example with X-Ray's OTLP endpoint, sent to `sink`, and session credentials.
 async fn start(sink: HttpSink) -> Harness {
     let base = sink.url();
-    let env: Vec<(&str, &str)> = vec![
+    start_at(&base, sink, &[]).await
+}
+
+/// The example with X-Ray's OTLP endpoint sent to `base`, plus `extra` variables.
+async fn start_at(base: &str, sink: HttpSink, extra: &[(&str, &str)]) -> Harness {
+    let mut env: Vec<(&str, &str)> = vec![
         ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", XRAY_ENDPOINT),
-        ("AWS_ENDPOINT_URL_XRAY", &base),
+        ("AWS_ENDPOINT_URL_XRAY", base),
         ("AWS_REGION", "eu-west-1"),
         ("AWS_ACCESS_KEY_ID", "ASIATESTKEY"),
         ("AWS_SECRET_ACCESS_KEY", "test-secret"),
         ("AWS_SESSION_TOKEN", "test-session-token"),
     ];
+    env.extend_from_slice(extra);
     Harness::start_with(NAME, &env, sink, HttpSink::start().await).await
 }
 
@@ -182,4 +188,63 @@ async fn a_403_is_one_clear_line_and_the_function_keeps_serving() {
         "{}",
         refusals[0]
     );
+}
+
+#[tokio::test]
+async fn a_hung_refusing_or_failing_endpoint_is_tried_once_and_never_holds_the_function() {
+    let answering = |status: u16, headers: &[(&str, &str)]| SinkBehavior {
+        status,
+        headers: headers
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect(),
+        ..SinkBehavior::default()
+    };
+    let hung = SinkBehavior {
+        delay: std::time::Duration::from_secs(120),
+        ..SinkBehavior::default()
+    };
+    for (what, behavior) in [
+        ("hung", Some(hung)),
+        ("500", Some(answering(500, &[]))),
+        ("429", Some(answering(429, &[("Retry-After", "120")]))),
+        ("refusing", None), // nothing listens
+    ] {
+        let sink = match behavior {
+            Some(behavior) => HttpSink::with_behavior(behavior).await,
+            None => HttpSink::start().await,
+        };
+        let base = if what == "refusing" {
+            "http://127.0.0.1:1".to_owned()
+        } else {
+            sink.url()
+        };
+        let env = [
+            ("OTEL_BSP_EXPORT_TIMEOUT", "300"),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "60000"),
+            ("LAMBDA_TELEMETRY_RETRY_BASE_MS", "60000"),
+        ];
+        let h = start_at(&base, sink, &env).await;
+        for _ in 0..10 {
+            let (header, _, _) = lambda_trace_header(true);
+            assert_eq!(hello(&h, &header).await.0, 200, "{what}");
+        }
+        h.runtime.wait_for_polls(11, WAIT).await;
+        assert!(
+            h.otlp.requests().len() <= 1,
+            "{what}: tried once, then left to rest"
+        );
+        let failing: Vec<String> = h
+            .process
+            .lines()
+            .into_iter()
+            .filter(|line| line.contains("is failing"))
+            .collect();
+        assert_eq!(failing.len(), 1, "{what}: said once: {failing:?}");
+        assert!(
+            failing[0].contains("X-Ray's OTLP endpoint"),
+            "{}",
+            failing[0]
+        );
+    }
 }
