@@ -75,7 +75,8 @@ mod tests {
             .await;
         assert_eq!(
             (res.status, res.body),
-            (422, json!(["user_handle_invalid"]))
+            (404, json!(["user_not_found"])),
+            "a handle that cannot exist is an unknown user"
         );
     }
 

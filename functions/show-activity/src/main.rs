@@ -68,6 +68,13 @@ mod tests {
             (res.status, res.body),
             (422, json!(["blank_user_handle", "activity_uuid_invalid"]))
         );
+        ev["pathParameters"] = json!({"handle": "@no_such_user_at_all", "uuid": "nope"});
+        let res = app.call(ENDPOINT, handler, request(&ev)).await;
+        assert_eq!(
+            (res.status, res.body),
+            (404, json!(["activity_not_found"])),
+            "nothing is under a handle that cannot exist"
+        );
         ev["pathParameters"] =
             json!({"handle": "@andrewbrown", "uuid": "00000000-0000-4000-8000-000000000000"});
         let res = app.call(ENDPOINT, handler, request(&ev)).await;

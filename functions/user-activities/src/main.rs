@@ -12,7 +12,7 @@ fn main() -> Result<(), cruddur_lambda::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cruddur_core::testing::{event, event_as_function_url, TestApp};
+    use cruddur_core::testing::{event, event_as_function_url, event_with_path_param, TestApp};
 
     #[tokio::test]
     async fn shows_profile_and_activities() {
@@ -45,6 +45,21 @@ mod tests {
             (res.status, res.body.clone()),
             (404, serde_json::json!(["user_not_found"]))
         );
+        // The example: 18 characters, over the handle rule's 15, names nobody.
+        for handle in ["@no_such_user_at_all", "@wörf"] {
+            let res = app
+                .call(
+                    ENDPOINT,
+                    handler,
+                    event_with_path_param("user-activities", "handle", handle),
+                )
+                .await;
+            assert_eq!(
+                (res.status, res.body.clone()),
+                (404, serde_json::json!(["user_not_found"])),
+                "{handle}"
+            );
+        }
         let res = app
             .call(ENDPOINT, handler, event("user-activities-blank"))
             .await;

@@ -46,7 +46,9 @@ mod tests {
         assert_eq!((res.status, res.body), (404, json!(["user_not_found"])));
         for (handle, status, codes) in [
             ("@", 422, json!(["blank_user_handle"])),
-            ("@ｗｏｒｆ", 422, json!(["user_handle_invalid"])),
+            // A handle that cannot exist is as unknown as one that does not.
+            ("@ｗｏｒｆ", 404, json!(["user_not_found"])),
+            ("@no_such_user_at_all", 404, json!(["user_not_found"])),
             ("@WORF", 200, json!(null)),
         ] {
             let res = app

@@ -154,8 +154,7 @@ pub async fn user_activities(
     handle: Option<&str>,
     cursor: Option<String>,
 ) -> Result<(UserActivities, Option<String>), ApiError> {
-    let handle = Handle::parse(handle, "blank_user_handle")
-        .map_err(|code| ApiError::Validation(vec![code]))?;
+    let handle = read_handle(handle, "user_not_found")?;
     let user = find_user(store, &handle).await?;
     let page = store
         .user_activities(&user, PageRequest::after(cursor))
@@ -233,6 +232,10 @@ pub async fn show_activity(
     uuid: Option<&str>,
     cursor: Option<String>,
 ) -> Result<(ShowActivity, Option<String>), ApiError> {
+    // Nothing can be under a handle that cannot exist: as unknown as an unknown author's.
+    if let Err(ApiError::NotFound(_)) = read_handle(handle, "activity_not_found") {
+        return Err(ApiError::NotFound("activity_not_found"));
+    }
     let mut codes = Vec::new();
     let Some((handle, uuid)) = parse_activity_address(handle, uuid, &mut codes) else {
         return Err(ApiError::Validation(codes));
@@ -377,9 +380,11 @@ pub async fn messages(
     with: Option<&str>,
     cursor: Option<String>,
 ) -> Result<Page<Message>, ApiError> {
-    let other = match Conversation::parse(with, "blank_user_handle")
-        .map_err(|code| ApiError::Validation(vec![code]))?
-    {
+    let other = match Conversation::parse(with, "blank_user_handle").map_err(|code| match code {
+        // A handle that cannot exist names nobody: the same answer as an unknown one.
+        "user_handle_invalid" => ApiError::NotFound("user_not_found"),
+        code => ApiError::Validation(vec![code]),
+    })? {
         Conversation::With(handle) => find_user(store, &handle).await?,
         Conversation::Group(group) => partner_in(store, caller, group).await?,
     };
@@ -507,8 +512,7 @@ pub async fn create_message(
 
 /// A user's handle and display name (the "new message to @handle" page).
 pub async fn users_short(store: &dyn Store, handle: Option<&str>) -> Result<UserShort, ApiError> {
-    let handle = Handle::parse(handle, "blank_user_handle")
-        .map_err(|code| ApiError::Validation(vec![code]))?;
+    let handle = read_handle(handle, "user_not_found")?;
     Ok(find_user(store, &handle).await?.into())
 }
 
@@ -541,6 +545,17 @@ fn parse_activity_address(
     let handle = collect(codes, Handle::parse(handle, "blank_user_handle"));
     let uuid = collect(codes, parse_activity_uuid(uuid));
     handle.zip(uuid)
+}
+
+/// A handle named by a read (`GET /api/activities/@handle`, ...). One that breaks the handle rule
+/// can belong to nobody, so it is answered as an unknown one is (`not_found`, a 404): a reader
+/// does not learn the sign-up rules from a URL. Writes that set a handle (sign-up) still refuse
+/// it with `user_handle_invalid`. A blank one is the client's mistake (422).
+fn read_handle(raw: Option<&str>, not_found: &'static str) -> Result<Handle, ApiError> {
+    Handle::parse(raw, "blank_user_handle").map_err(|code| match code {
+        "user_handle_invalid" => ApiError::NotFound(not_found),
+        code => ApiError::Validation(vec![code]),
+    })
 }
 
 async fn find_user(store: &dyn Store, handle: &Handle) -> Result<User, ApiError> {
