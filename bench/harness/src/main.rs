@@ -194,7 +194,7 @@ fn local_config(endpoint: &str, access_key_id: &str) -> aws_config::SdkConfig {
     use aws_sdk_dynamodb::config::{Credentials, SharedCredentialsProvider};
     aws_config::SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
-        .http_client(cruddur_core::aws::https_client())
+        .http_client(cruddur_aws_https::https_client())
         .endpoint_url(endpoint)
         .region(Region::new("us-east-1"))
         .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
@@ -211,7 +211,7 @@ fn local_config(endpoint: &str, access_key_id: &str) -> aws_config::SdkConfig {
 async fn create_table(endpoint: &str) -> Result<(), String> {
     let config = local_config(endpoint, variants::ACCESS_KEY_ID);
     let client = aws_sdk_dynamodb::Client::new(&config);
-    cruddur_core::store::DynamoStore::new(client, variants::TABLE, "us-east-1")
+    cruddur_core::DynamoStore::new(client, variants::TABLE, "us-east-1")
         .create_table()
         .await
         .map_err(|e| format!("cannot create {} in DynamoDB Local: {e}", variants::TABLE))

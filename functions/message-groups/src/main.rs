@@ -37,7 +37,7 @@ mod tests {
         let start = chrono::Utc::now();
         for i in 0..22 {
             let created = store
-                .create_user(cruddur_core::domain::NewUser {
+                .create_user(cruddur_core::testing::NewUser {
                     uuid: uuid::Uuid::new_v4(),
                     handle: format!("friend_{i}"),
                     display_name: format!("Friend {i}"),
@@ -48,9 +48,9 @@ mod tests {
                 })
                 .await
                 .unwrap();
-            let (cruddur_core::store::UserCreation::Created(friend)
-            | cruddur_core::store::UserCreation::AlreadyExists(friend)) = created;
-            let message = cruddur_core::domain::NewMessage {
+            let (cruddur_core::testing::UserCreation::Created(friend)
+            | cruddur_core::testing::UserCreation::AlreadyExists(friend)) = created;
+            let message = cruddur_core::testing::NewMessage {
                 uuid: uuid::Uuid::new_v4(),
                 message: format!("hello from {i}"),
                 created_at: start + chrono::Duration::milliseconds(i),

@@ -90,7 +90,7 @@ mod tests {
         let worf = store.user_by_handle("worf").await.unwrap().unwrap();
         let start = chrono::Utc::now();
         for i in 0..25 {
-            let message = cruddur_core::domain::NewMessage {
+            let message = cruddur_core::testing::NewMessage {
                 uuid: uuid::Uuid::new_v4(),
                 message: format!("message {i}"),
                 created_at: start + chrono::Duration::milliseconds(i),

@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
-use cruddur_core::signup::{self, SignUp, TriggerError};
 use cruddur_core::Store;
+use cruddur_core::{confirm_sign_up, SignUp, TriggerError};
 use cruddur_lambda::cognito::CognitoEventUserPoolsPostConfirmation;
 
 type Event = CognitoEventUserPoolsPostConfirmation;
@@ -15,7 +15,7 @@ async fn handler(store: Arc<dyn Store>, event: Event) -> Result<Event, TriggerEr
         event.cognito_event_user_pools_header.user_name.as_deref(),
         &event.request.user_attributes,
     );
-    signup::confirm_sign_up(store.as_ref(), &sign_up).await?;
+    confirm_sign_up(store.as_ref(), &sign_up).await?;
     Ok(event)
 }
 

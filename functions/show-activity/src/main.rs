@@ -91,7 +91,7 @@ mod tests {
         let garek = store.user_by_handle("garek").await.unwrap().unwrap();
         let start = chrono::Utc::now();
         for i in 0..25 {
-            let reply = cruddur_core::domain::NewActivity {
+            let reply = cruddur_core::testing::NewActivity {
                 uuid: uuid::Uuid::new_v4(),
                 message: format!("reply {i}"),
                 created_at: start + chrono::Duration::milliseconds(i),

@@ -13,7 +13,7 @@ fn main() -> Result<(), cruddur_lambda::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cruddur_core::services;
+    use cruddur_core::testing::services;
     use cruddur_core::testing::{event, event_with_body, TestApp};
     use serde_json::json;
 

@@ -31,6 +31,7 @@ impl App {
     }
 
     /// An app on a given store (tests).
+    #[cfg(any(test, feature = "testing"))]
     pub fn with_store(config: Config, store: Arc<dyn Store>) -> Self {
         Self {
             config: Arc::new(config),

@@ -16,25 +16,14 @@
 
 use aws_config::environment::EnvironmentVariableCredentialsProvider;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_dynamodb::config::{Credentials, SharedCredentialsProvider, SharedHttpClient};
-use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+use aws_sdk_dynamodb::config::{Credentials, SharedCredentialsProvider};
+use cruddur_aws_https::https_client;
 
 use crate::config::env_var as env;
 
 /// The region a local endpoint is addressed in when none is set (DynamoDB Local and moto accept
 /// any).
 const LOCAL_REGION: &str = "us-east-1";
-
-/// An HTTPS client for the SDK: rustls on ring. The tools hand it to aws-config's loader too, so
-/// no crate of the workspace turns on the SDK's aws-lc client, which Cargo would then link into
-/// every function of a workspace build. A new one per call on purpose: its pooled connections
-/// belong to the Tokio runtime that opened them, and a process-wide client would hand a second
-/// runtime (a test's, a tool's) connections whose runtime is gone.
-pub fn https_client() -> SharedHttpClient {
-    aws_smithy_http_client::Builder::new()
-        .tls_provider(Provider::Rustls(CryptoMode::Ring))
-        .build_https()
-}
 
 /// The configuration of a client for `service` (its endpoint variable's suffix: `DYNAMODB`,
 /// `SSM`), read from the environment now.

@@ -2,26 +2,32 @@
 //! (SQLite embedded, DynamoDB in AWS), caller identity and the shared HTTP edge.
 //!
 //! Core emits `tracing` spans and fields only; where they go is the telemetry runtime's business.
+//!
+//! What a function uses is public: its row of the route table ([`routes`]), its handler
+//! ([`handlers`]), and, at the root, what `cruddur-lambda` runs them with. Everything else is the
+//! crate's own; tests reach the internals they check through [`testing`] (feature `testing`).
 
-pub mod app;
-pub mod auth;
-pub mod aws;
-pub mod config;
-pub mod domain;
-pub mod error;
+mod app;
+mod auth;
+mod aws;
+mod config;
+mod domain;
+mod error;
 pub mod handlers;
-pub mod http;
+mod http;
 pub mod routes;
-pub mod services;
-pub mod signup;
-pub mod spans;
-pub mod store;
+mod services;
+mod signup;
+mod spans;
+mod store;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
-pub use app::{trigger_service, App};
-pub use config::Config;
+pub use app::trigger_service;
+pub use aws::sdk_config;
+pub use config::{env_var, Config};
 pub use error::ApiError;
 pub use http::{http_service, Ctx, Reply};
 pub use routes::{Endpoint, Route};
-pub use store::{Store, StoreError};
+pub use signup::{check_sign_up, confirm_sign_up, SignUp, TriggerError};
+pub use store::{DynamoStore, Store, StoreError};

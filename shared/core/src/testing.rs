@@ -1,4 +1,5 @@
-//! Helpers for handler tests: a seeded in-memory store and the `events/` fixtures.
+//! Helpers for handler tests: a seeded in-memory store and the `events/` fixtures; and the
+//! internals that tests check directly (domain types, the stores' parts, the services).
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -7,12 +8,27 @@ use std::sync::Arc;
 use lambda_http::{Body, Request};
 use serde_json::Value;
 
-use crate::app::App;
+pub use crate::app::App;
+pub use crate::domain::{demo_cognito_sub, IdempotencyKey, NewActivity, NewMessage, NewUser, User};
+pub use crate::http::{CORS_ALLOW_HEADERS, CORS_ALLOW_METHODS};
+pub use crate::store::dynamo::keys;
+pub use crate::store::{seed, Capacity, PageRequest, Traced, UserCreation};
+
+/// The operations behind each endpoint.
+pub mod services {
+    pub use crate::services::*;
+}
+
+/// The store contract's cases (run through [`crate::store_contract_tests`]).
+pub mod contract {
+    pub use crate::store::contract::*;
+}
+
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::http::{respond, Ctx, Reply};
 use crate::routes::Endpoint;
-use crate::store::{seed, SqliteStore, Store};
+use crate::store::{SqliteStore, Store};
 
 /// The repository's `events/` directory.
 pub fn events_dir() -> PathBuf {
@@ -233,7 +249,7 @@ pub fn dynamo_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
     use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
     let config = aws_sdk_dynamodb::Config::builder()
         .behavior_version(BehaviorVersion::latest())
-        .http_client(crate::aws::https_client())
+        .http_client(cruddur_aws_https::https_client())
         .endpoint_url(endpoint)
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new(

@@ -10,13 +10,15 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{Duration, Utc};
-use cruddur_core::domain::{NewActivity, NewMessage, User};
 use cruddur_core::routes::TableAccess;
-use cruddur_core::signup::{self, SignUp};
-use cruddur_core::store::seed::{seed_demo_data, CLOUD_IS_FUN};
-use cruddur_core::store::{Capacity, DynamoStore, PageRequest, Store, Traced};
+use cruddur_core::testing::seed::{seed_demo_data, CLOUD_IS_FUN};
+use cruddur_core::testing::App;
 use cruddur_core::testing::{dynamo_client, dynamo_store, event, TestApp};
-use cruddur_core::{handlers, routes, App, Config};
+use cruddur_core::testing::{Capacity, PageRequest, Traced};
+use cruddur_core::testing::{NewActivity, NewMessage, User};
+use cruddur_core::{check_sign_up, confirm_sign_up, SignUp};
+use cruddur_core::{handlers, routes, Config};
+use cruddur_core::{DynamoStore, Store};
 use lambda_testkit::dynamo_local;
 use uuid::Uuid;
 
@@ -159,7 +161,7 @@ async fn every_endpoint_stays_within_its_capacity_budget() {
         USERS_SHORT => users_short,
         UPDATE_PROFILE => update_profile,
     );
-    signup::check_sign_up(store.as_ref(), &sign_up("pre-sign-up"))
+    check_sign_up(store.as_ref(), &sign_up("pre-sign-up"))
         .await
         .unwrap();
     measured.push((
@@ -168,7 +170,7 @@ async fn every_endpoint_stays_within_its_capacity_budget() {
         meter.take(),
         200,
     ));
-    signup::confirm_sign_up(store.as_ref(), &sign_up("post-confirmation"))
+    confirm_sign_up(store.as_ref(), &sign_up("post-confirmation"))
         .await
         .unwrap();
     measured.push((

@@ -4,12 +4,13 @@
 use std::sync::Arc;
 
 use chrono::{Duration, Utc};
-use cruddur_core::domain::{NewActivity, NewUser};
-use cruddur_core::store::seed::{seed_demo_data, CLOUD_IS_FUN};
-use cruddur_core::store::{PageRequest, Store, StoreError, UserCreation};
+use cruddur_core::testing::seed::{seed_demo_data, CLOUD_IS_FUN};
 use cruddur_core::testing::{
     dynamo_client, dynamo_client_store, dynamo_store, seeded_dynamo_store,
 };
+use cruddur_core::testing::{NewActivity, NewUser};
+use cruddur_core::testing::{PageRequest, UserCreation};
+use cruddur_core::{Store, StoreError};
 use lambda_testkit::dynamo_local;
 use lambda_testkit::http::{HttpSink, SinkBehavior};
 use uuid::Uuid;
@@ -101,7 +102,7 @@ async fn replayed_confirmations_race_to_one_user() {
 #[tokio::test]
 async fn an_unreachable_table_is_unavailable() {
     let store = dynamo_store(dynamo_local().endpoint()).await;
-    let missing = cruddur_core::store::DynamoStore::new(
+    let missing = cruddur_core::DynamoStore::new(
         dynamo_client(dynamo_local().endpoint()),
         format!("{}-missing", store.table()),
         "us-east-1",
@@ -130,7 +131,7 @@ async fn few_shards_with_many_entries_each_page_in_one_order() {
         .await
         .with_feed_shards(3);
     seed_demo_data(&store, Utc::now()).await.unwrap();
-    let reader = cruddur_core::store::DynamoStore::new(
+    let reader = cruddur_core::DynamoStore::new(
         dynamo_client(dynamo_local().endpoint()),
         store.table().to_owned(),
         "us-east-1",
@@ -293,7 +294,7 @@ async fn transactions_cancelled_by_conflicts_are_retried_then_unavailable() {
     })
     .await;
     let store = dynamo_client_store(&dynamo.url());
-    let author = cruddur_core::domain::User {
+    let author = cruddur_core::testing::User {
         uuid: Uuid::new_v4(),
         handle: "contended".into(),
         display_name: "Contended".into(),

@@ -1,13 +1,13 @@
 //! A user's journey across endpoints, through the operations the functions call, on both stores;
 //! and retried creates with and without an `Idempotency-Key`.
 
-use cruddur_core::domain::{demo_cognito_sub, IdempotencyKey, User};
-use cruddur_core::services::{
+use cruddur_core::testing::services::{
     self, CreateActivityBody, CreateMessageBody, CreateReplyBody, ReplyTo,
 };
-use cruddur_core::store::Store;
+use cruddur_core::testing::{demo_cognito_sub, IdempotencyKey, User};
 use cruddur_core::testing::{seeded_dynamo_store, seeded_store};
 use cruddur_core::ApiError;
+use cruddur_core::Store;
 use lambda_testkit::dynamo_local;
 
 async fn users(store: &dyn Store) -> (User, User) {

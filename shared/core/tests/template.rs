@@ -2,9 +2,9 @@
 
 use std::path::PathBuf;
 
-use cruddur_core::http::{CORS_ALLOW_HEADERS, CORS_ALLOW_METHODS};
 use cruddur_core::routes::{TableAccess, ENDPOINTS, TRIGGERS};
-use cruddur_core::store::dynamo::keys::{key_attributes, INDEXES, TABLE_KEYS, TTL_ATTRIBUTE};
+use cruddur_core::testing::keys::{key_attributes, INDEXES, TABLE_KEYS, TTL_ATTRIBUTE};
+use cruddur_core::testing::{CORS_ALLOW_HEADERS, CORS_ALLOW_METHODS};
 use serde_yaml::Value;
 
 fn root() -> PathBuf {

@@ -20,7 +20,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use cruddur_core::signup::TriggerError;
+use cruddur_core::TriggerError;
 use cruddur_core::{ApiError, Config, Ctx, Endpoint, Reply, Store};
 use lambda_telemetry::{LateSecrets, Settings};
 use serde::de::DeserializeOwned;
@@ -61,7 +61,7 @@ pub fn telemetry_settings(config: &Config) -> Settings {
 
 /// The names of the SSM parameters holding secrets, if any is configured.
 fn secret_parameters() -> Option<(Option<String>, Option<String>)> {
-    use cruddur_core::config::env_var;
+    use cruddur_core::env_var;
     let (rollbar, honeycomb) = (
         env_var(ROLLBAR_TOKEN_PARAMETER),
         env_var(HONEYCOMB_KEY_PARAMETER),
@@ -78,7 +78,7 @@ async fn read_secrets(
     rollbar: Option<String>,
     honeycomb: Option<String>,
 ) -> Result<LateSecrets, String> {
-    let ssm = aws_sdk_ssm::Client::new(&cruddur_core::aws::sdk_config("SSM"));
+    let ssm = aws_sdk_ssm::Client::new(&cruddur_core::sdk_config("SSM"));
     let read = |name: Option<String>| {
         let ssm = ssm.clone();
         async move {

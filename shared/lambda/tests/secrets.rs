@@ -13,7 +13,7 @@ const WAIT: Duration = Duration::from_secs(20);
 async fn put_secret(name: &str, value: &str) {
     let config = aws_sdk_ssm::Config::builder()
         .behavior_version(aws_sdk_ssm::config::BehaviorVersion::latest())
-        .http_client(cruddur_core::aws::https_client())
+        .http_client(cruddur_aws_https::https_client())
         .endpoint_url(moto().endpoint())
         .region(aws_sdk_ssm::config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_ssm::config::Credentials::new(

@@ -31,7 +31,7 @@ impl Invoker {
     /// way). Retries are off: retrying an invocation could run a POST twice.
     pub async fn new(endpoint: Option<&str>) -> Self {
         let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .http_client(cruddur_core::aws::https_client())
+            .http_client(cruddur_aws_https::https_client())
             .retry_config(aws_config::retry::RetryConfig::disabled());
         if let Some(endpoint) = endpoint {
             // A local Invoke API checks no signature; the SDK still wants something to sign with.

@@ -6,7 +6,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use cruddur_core::store::DynamoStore;
+use cruddur_core::DynamoStore;
 
 #[derive(Parser)]
 #[command(

@@ -4,8 +4,8 @@
 use std::process::{Command, Output};
 
 use aws_sdk_dynamodb::types::TimeToLiveStatus;
-use cruddur_core::store::{DynamoStore, Store};
 use cruddur_core::testing::dynamo_client;
+use cruddur_core::{DynamoStore, Store};
 use lambda_testkit::dynamo_local;
 
 fn create_table(endpoint: &str, table: &str) -> Output {

@@ -18,7 +18,7 @@ const TRACES_PER_BATCH: usize = 5;
 
 pub async fn client() -> Result<Client, String> {
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(cruddur_core::aws::https_client())
+        .http_client(cruddur_aws_https::https_client())
         .load()
         .await;
     if config.region().is_none() {

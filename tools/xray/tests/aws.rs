@@ -156,7 +156,7 @@ async fn stand_in(
     .await;
     let config = aws_sdk_xray::Config::builder()
         .behavior_version(aws_sdk_xray::config::BehaviorVersion::latest())
-        .http_client(cruddur_core::aws::https_client())
+        .http_client(cruddur_aws_https::https_client())
         .region(aws_sdk_xray::config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_xray::config::Credentials::new(
             "testing", "testing", None, None, "test",

@@ -51,8 +51,8 @@ macro_rules! store_contract_tests {
         $(
             #[tokio::test]
             async fn $case() {
-                let store: ::std::sync::Arc<dyn $crate::store::Store> = $make().await;
-                $crate::store::contract::$case(store.as_ref()).await;
+                let store: ::std::sync::Arc<dyn $crate::Store> = $make().await;
+                $crate::testing::contract::$case(store.as_ref()).await;
             }
         )*
     };

@@ -17,7 +17,9 @@ pub mod seed;
 pub mod sqlite;
 pub mod traced;
 
-pub use dynamo::{Capacity, CapacityMeter, DynamoStore};
+#[cfg(any(test, feature = "testing"))]
+pub use dynamo::Capacity;
+pub use dynamo::DynamoStore;
 pub use sqlite::SqliteStore;
 pub use traced::Traced;
 

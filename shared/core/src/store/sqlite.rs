@@ -106,6 +106,7 @@ impl SqliteStore {
     }
 
     /// A private database that lives as long as the store (tests).
+    #[cfg(any(test, feature = "testing"))]
     pub fn open_in_memory() -> StoreResult<Self> {
         Self::init(
             Connection::open_in_memory().map_err(StoreError::unavailable)?,

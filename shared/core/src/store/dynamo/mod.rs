@@ -14,5 +14,6 @@ mod merge;
 mod store;
 mod table;
 
-pub use client::{Capacity, CapacityMeter};
+#[cfg(any(test, feature = "testing"))]
+pub use client::Capacity;
 pub use store::DynamoStore;
