@@ -1,6 +1,6 @@
-//! Rebuilds this crate, and so relinks every function, when the release link's script changes:
-//! the functions link with `-T shared/link/hot-code.ld` (Cargo.toml's build settings), and cargo
-//! tracks source files, not the files a link argument names.
+//! Rebuilds this crate, and so relinks every function, when the gathered-code link's script
+//! changes: the opt-in build links with `-T shared/link/hot-code.ld` (docs/local-tools.md), and
+//! cargo tracks source files, not the files a link argument names.
 
 fn main() {
     println!("cargo:rerun-if-changed=../link/hot-code.ld");

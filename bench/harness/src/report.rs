@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::measure::{ConcurrentRun, Run};
-use crate::variants::{DEPLOYED, HELLO, OTLP_HUNG, OTLP_REFUSING};
+use crate::variants::{DEPLOYED, GATHERED, HELLO, OTLP_HUNG, OTLP_REFUSING};
 
 /// Nearest-rank percentile.
 pub fn percentile(samples: &[Duration], p: f64) -> Duration {
@@ -246,6 +246,7 @@ pub fn markdown(context: &Context, summaries: &[Summary], concurrent: &[Concurre
     }
     out.push_str(&comparisons(&Named(summaries)));
     out.push_str(&failing_backends(&Named(summaries)));
+    out.push_str(&gathered_code(&Named(summaries)));
     out.push_str(&concurrency(
         concurrent,
         Named(summaries).get(&format!("home-activities, {DEPLOYED}")),
@@ -418,6 +419,59 @@ fn failing_backends(named: &Named) -> String {
     out
 }
 
+/// What the opt-in gathered-code link (`shared/link/hot-code.ld`) buys over the default build, in
+/// the same run: it would earn a place in the default build at 10% of init or of the first
+/// invocation.
+fn gathered_code(named: &Named) -> String {
+    let pairs: Vec<(&Summary, &Summary)> = ["telemetry on", DEPLOYED]
+        .iter()
+        .filter_map(|name| {
+            let plain = named.get(&format!("home-activities, {name}"))?;
+            let gathered = named.get(&format!("home-activities, {name}, {GATHERED}"))?;
+            Some((plain, gathered))
+        })
+        .collect();
+    if pairs.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(
+        "\n## Gathered-code link (opt-in)\n\nThe default build beside the same function linked          with `shared/link/hot-code.ld`, which gathers the code these requests run at the front of          the bootstrap's code (`docs/local-tools.md` says how to build with it). Saved = (default -          gathered) / default.\n\n\
+         | variant | init ms, default / gathered | saved | first ms, default / gathered | saved | peak RSS MiB, default / gathered |\n\
+         |---|---:|---:|---:|---:|---:|\n",
+    );
+    let saved = |plain: Duration, gathered: Duration| {
+        (plain.as_secs_f64() - gathered.as_secs_f64()) / plain.as_secs_f64().max(1e-9) * 100.0
+    };
+    let mut best: f64 = f64::MIN;
+    for (plain, gathered) in &pairs {
+        let init = saved(plain.init_p50, gathered.init_p50);
+        let first = saved(plain.first_p50, gathered.first_p50);
+        best = best.max(init).max(first);
+        let _ = writeln!(
+            out,
+            "| {} | {} / {} | {init:.1}% | {} / {} | {first:.1}% | {:.1} / {:.1} |",
+            plain.name,
+            ms(plain.init_p50),
+            ms(gathered.init_p50),
+            ms(plain.first_p50),
+            ms(gathered.first_p50),
+            plain.peak_rss_mib,
+            gathered.peak_rss_mib
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\n- The gathered-code link saves at least 10% of init or of the first invocation, the bar for \
+         the default build: {best:.1}% at most, {}.",
+        if best >= 10.0 {
+            "met: it belongs in the default build"
+        } else {
+            "not met: it stays opt-in"
+        }
+    );
+    out
+}
+
 const NOTES: &str = "
 ## What the numbers mean on Lambda
 
@@ -433,9 +487,9 @@ const NOTES: &str = "
 - **Memory**: Lambda bills the configured memory, not the RSS; the RSS says how small a function can
   be configured (128 MB is the minimum) and how much headroom is left. Most of a Rust function's
   RSS is file-backed: the pages of its own bootstrap and of libc that it touches. The kernel maps
-  code around each fault in 64 KiB windows, so the release link gathers the code these requests
-  run at the front of the bootstrap's code (`shared/link/hot-code.ld`); code the benchmark does
-  not run stays spread out. Its heap is a megabyte or two. The Python stack's is almost all heap.
+  code around each fault in 64 KiB windows, so a request's code spread over the bootstrap makes
+  much of it resident; the opt-in gathered-code link (above) puts it together. Its heap is a
+  megabyte or two. The Python stack's is almost all heap.
 - **DynamoDB over TLS** runs on DynamoDB Local, a Java process on the same two cores, which answers
   each request in about a millisecond of its own work: its rows measure the client's cost (TLS,
   signing, the SDK) plus that. The home feed fans out to the 32 feed shards, 8 queries in flight
@@ -525,6 +579,33 @@ mod tests {
         assert!(text.contains("under 0.3 ms: 0.000 ms, met"), "{text}");
         assert!(
             text.contains("at least 20x faster than the Python stack: 100.0x, met"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_gathered_code_link_is_judged_by_init_and_first_invocation() {
+        let plain = Summary::of(
+            "home-activities, telemetry on",
+            None,
+            &[run(10, &[1], 8192)],
+        );
+        let gathered = |init| {
+            Summary::of(
+                &format!("home-activities, telemetry on, {GATHERED}"),
+                None,
+                &[run(init, &[1], 6144)],
+            )
+        };
+        let text = gathered_code(&Named(&[plain.clone(), gathered(8)]));
+        assert!(
+            text.contains("| home-activities, telemetry on | 10.0 / 8.000 | 20.0% | 10.0 / 8.000 | 20.0% | 8.0 / 6.0 |"),
+            "{text}"
+        );
+        assert!(text.contains("20.0% at most, met"), "{text}");
+        let text = gathered_code(&Named(&[plain, gathered(10)]));
+        assert!(
+            text.contains("0.0% at most, not met: it stays opt-in"),
             "{text}"
         );
     }

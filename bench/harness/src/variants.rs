@@ -21,9 +21,15 @@ fn target_dir() -> PathBuf {
         .unwrap_or_else(|| root().join("target"))
 }
 
-/// Where `cargo lambda build --release` leaves a function's `bootstrap`.
-fn bootstrap(binary: &str) -> Result<PathBuf, String> {
-    let path = target_dir().join("lambda").join(binary).join("bootstrap");
+/// Where `cargo lambda build --release` leaves a function's `bootstrap`; with `gathered`, the
+/// opt-in build with the gathered-code link (scripts/bench makes it in `target/gathered`).
+fn bootstrap(binary: &str, gathered: bool) -> Result<PathBuf, String> {
+    let target = if gathered {
+        target_dir().join("gathered")
+    } else {
+        target_dir()
+    };
+    let path = target.join("lambda").join(binary).join("bootstrap");
     if path.is_file() {
         Ok(path)
     } else {
@@ -137,7 +143,17 @@ fn rust(
     binary: &str,
     environment: Vec<(String, String)>,
 ) -> Result<Variant, String> {
-    let program = bootstrap(binary)?;
+    rust_build(name, function, binary, false, environment)
+}
+
+fn rust_build(
+    name: String,
+    function: &'static str,
+    binary: &str,
+    gathered: bool,
+    environment: Vec<(String, String)>,
+) -> Result<Variant, String> {
+    let program = bootstrap(binary, gathered)?;
     let binary_bytes = std::fs::metadata(&program).ok().map(|m| m.len());
     Ok(Variant {
         name,
@@ -233,6 +249,21 @@ pub fn all(sinks: &Sinks, deployed: &Deployed, with_python: bool) -> Result<Vec<
             function,
             deployed.env(sinks),
         )?);
+        if function == "home-activities" {
+            // The same two, built with the opt-in gathered-code link, beside the default build.
+            for (name, environment) in [
+                ("telemetry on", traced.clone()),
+                (DEPLOYED, deployed.env(sinks)),
+            ] {
+                variants.push(rust_build(
+                    format!("{function}, {name}, {GATHERED}"),
+                    function,
+                    function,
+                    true,
+                    environment,
+                )?);
+            }
+        }
         if let Some(interpreter) = &interpreter {
             variants.push(python(
                 format!("{function}, Python stack"),
@@ -272,6 +303,9 @@ pub fn concurrent(sinks: &Sinks, deployed: &Deployed) -> Result<Variant, String>
 /// The failing-backend variants, after the traced function's name.
 pub const OTLP_HUNG: &str = "OTLP endpoint hung";
 pub const OTLP_REFUSING: &str = "OTLP endpoint refusing";
+
+/// The rows of the opt-in build with the gathered-code link, after the default build's name.
+pub const GATHERED: &str = "gathered-code link";
 
 /// The bare floor's row.
 pub const HELLO: &str = "hello (bare lambda_http)";
