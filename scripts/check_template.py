@@ -416,6 +416,16 @@ def check_dashboard(stack):
     wanted |= code_emf_metrics()
     if wanted - shown:
         problem(f"the dashboard does not show {sorted(wanted - shown)}")
+    # A per-function widget shows every function: a new one is added to each.
+    functions = {stack.physical(k) for k in stack.of_type("AWS::Lambda::Function")}
+    for widget in body["widgets"]:
+        metrics = widget["properties"]["metrics"]
+        per_function = {dict(zip(m[2::2], m[3::2])).get("FunctionName") for m in metrics
+                        if m[0] == "AWS/Lambda" and "FunctionName" in m}
+        per_function.discard(None)
+        if per_function and per_function != functions and widget["properties"]["title"] != "Sign-ups":
+            missing = sorted(f.removeprefix(f"{stack.name}-") for f in functions - per_function)
+            problem(f"dashboard '{widget['properties']['title']}' leaves out {missing}")
 
 
 def check_triggers(stack):

@@ -435,7 +435,10 @@ fn gathered_code(named: &Named) -> String {
         return String::new();
     }
     let mut out = String::from(
-        "\n## Gathered-code link (opt-in)\n\nThe default build beside the same function linked          with `shared/link/hot-code.ld`, which gathers the code these requests run at the front of          the bootstrap's code (`docs/local-tools.md` says how to build with it). Saved = (default -          gathered) / default.\n\n\
+        "\n## Gathered-code link (opt-in)\n\nThe default build beside the same function linked \
+         with `shared/link/hot-code.ld`, which gathers the code these requests run at the front of \
+         the bootstrap's code (`docs/local-tools.md` says how to build with it). Saved = (default - \
+         gathered) / default; first = the median of one cold invocation per round.\n\n\
          | variant | init ms, default / gathered | saved | first ms, default / gathered | saved | peak RSS MiB, default / gathered |\n\
          |---|---:|---:|---:|---:|---:|\n",
     );
@@ -461,13 +464,12 @@ fn gathered_code(named: &Named) -> String {
     }
     let _ = writeln!(
         out,
-        "\n- The gathered-code link saves at least 10% of init or of the first invocation, the bar for \
-         the default build: {best:.1}% at most, {}.",
-        if best >= 10.0 {
-            "met: it belongs in the default build"
-        } else {
-            "not met: it stays opt-in"
-        }
+        "\n- It saves at least 10% of init or of the first invocation, the first bar for the default \
+         build: up to {best:.1}%, {}.\n- It can be kept correct without profiling tools: not met. The list is made \
+         by profiling the benchmark under valgrind and perf, and no check short of that (or of an \
+         LTO build measured for resident code) finds hot code missing from it. So it stays opt-in \
+         whatever the figures above.",
+        if best >= 10.0 { "met" } else { "not met" }
     );
     out
 }
@@ -602,11 +604,9 @@ mod tests {
             text.contains("| home-activities, telemetry on | 10.0 / 8.000 | 20.0% | 10.0 / 8.000 | 20.0% | 8.0 / 6.0 |"),
             "{text}"
         );
-        assert!(text.contains("20.0% at most, met"), "{text}");
+        assert!(text.contains("up to 20.0%, met."), "{text}");
+        assert!(text.contains("So it stays opt-in"), "{text}");
         let text = gathered_code(&Named(&[plain, gathered(10)]));
-        assert!(
-            text.contains("0.0% at most, not met: it stays opt-in"),
-            "{text}"
-        );
+        assert!(text.contains("up to 0.0%, not met."), "{text}");
     }
 }

@@ -1,6 +1,6 @@
 //! The capacity budget per endpoint, measured on DynamoDB Local with `ReturnConsumedCapacity`:
 //! each endpoint's representative request, edge included (the caller's lookup), consumes at most
-//! its budget of read and write units. The README's storage section shows this table.
+//! its budget of read and write units. docs/storage.md shows this table.
 //!
 //! The table holds a realistic amount of data around the requests (hundreds of ~0.75 KB
 //! activities over the feed's 32 shards, a thread and a conversation longer than a page), so
@@ -211,6 +211,18 @@ async fn every_endpoint_stays_within_its_capacity_budget() {
         );
     }
     assert_eq!(measured.len(), BUDGET.len());
+    // A new endpoint that uses the table is measured and budgeted here too.
+    let uses_table = routes::ENDPOINTS
+        .iter()
+        .map(|e| (e.function, e.access))
+        .chain(routes::TRIGGERS.iter().map(|t| (t.function, t.access)))
+        .filter(|(_, access)| *access != TableAccess::None);
+    for (function, _) in uses_table {
+        assert!(
+            BUDGET.iter().any(|(name, _, _)| *name == function),
+            "{function} uses the table but has no capacity budget: add it to BUDGET and to the requests measured above"
+        );
+    }
 }
 
 /// DynamoDB deletes expired items lazily (up to days later). Hundreds of activities that have

@@ -248,6 +248,12 @@ fn every_event_file_matches_its_route() {
         checked += 1;
     }
     assert!(checked >= ENDPOINTS.len() + TRIGGERS.len());
+    for function in &functions {
+        assert!(
+            root().join("events").join(format!("{function}.json")).exists(),
+            "events/{function}.json is missing: every function has an event of its own (its tests and the end-to-end pass replay it)"
+        );
+    }
 }
 
 #[test]

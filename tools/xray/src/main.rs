@@ -1,5 +1,5 @@
 //! `cruddur-xray`: a local X-Ray daemon with trace trees and the service map, and the same views
-//! of a deployed stack. See `cruddur-xray --help` and the README's observability section.
+//! of a deployed stack. See `cruddur-xray --help` and docs/local-tools.md.
 
 use std::path::PathBuf;
 use std::process::ExitCode;

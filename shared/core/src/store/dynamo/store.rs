@@ -307,7 +307,7 @@ impl Store for DynamoStore {
     }
 
     async fn search(&self, term: &SearchTerm, page: PageRequest) -> StoreResult<Page<Activity>> {
-        // The one Scan: bounded per call, paginated in table order (see the README's storage
+        // The one Scan: bounded per call, paginated in table order (see docs/storage.md's
         // section for its cost and where search goes when the table outgrows it).
         let mut start = match page.cursor.as_deref() {
             Some(cursor) => {
