@@ -664,7 +664,7 @@ fn xray_otlp_export(
     target: &crate::settings::XrayOtlp,
     trimmed: &Arc<std::sync::atomic::AtomicU64>,
 ) -> Exports {
-    use crate::export::{xray_otlp_view, Exporter};
+    use crate::export::Exporter;
     use crate::propagation::xray_sampled;
     use crate::transport::{Answer, BlockingHttp};
     use crate::xray_otlp::XrayOtlpExporter;
@@ -678,10 +678,11 @@ fn xray_otlp_export(
     exports.with_exporter(
         "otlp",
         settings.queue_size,
-        Box::new(move |span| xray_sampled(&span).then(|| xray_otlp_view(span, &annotations))),
+        // Only the sampling decision where spans end; X-Ray's view is made on the exporter's thread.
+        Box::new(|span| xray_sampled(&span).then_some(span)),
         Exporter {
             make: move || {
-                let mut exporter = XrayOtlpExporter::new(target, http, trimmed)?;
+                let mut exporter = XrayOtlpExporter::new(target, annotations, http, trimmed)?;
                 exporter.set_resource(&resource(&exporter_settings));
                 Some(exporter)
             },

@@ -210,10 +210,10 @@ pub fn segment_documents(resource: &Resource, spans: &[SpanData]) -> Vec<Json> {
 }
 
 /// The segment document of one span, or `None` for a span without valid ids. Attributes named in
-/// `annotations` (field, key) and those the span lists in `aws.xray.annotations` become
-/// annotations too; every attribute is in the metadata (long
-/// strings cut and marked), so nothing is dropped silently. Attributes named `annotation.<key>`
-/// are annotations only, `metadata.<key>` metadata under `<key>`.
+/// `annotations` (field, key) become annotations too; every other attribute is in the metadata
+/// (long strings cut and marked), so nothing is dropped silently. Attributes named
+/// `annotation.<key>`, and those the span lists in `aws.xray.annotations`, are annotations only;
+/// `metadata.<key>` is metadata under `<key>`.
 pub(crate) fn segment_document(
     span: &SpanData,
     origin: &Origin,

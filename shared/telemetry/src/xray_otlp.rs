@@ -29,6 +29,7 @@ use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use opentelemetry_sdk::Resource;
 use prost::Message;
 
+use crate::export::xray_otlp_view;
 use crate::settings::{AwsCredentials, XrayOtlp};
 use crate::transport::BlockingHttp;
 
@@ -43,6 +44,8 @@ const ENVELOPE_BYTES: usize = 32 * 1024;
 /// The X-Ray OTLP exporter.
 pub(crate) struct XrayOtlpExporter {
     target: XrayOtlp,
+    /// Span fields that are X-Ray annotations: (field, key).
+    annotations: Vec<(String, String)>,
     identity: Identity,
     http: BlockingHttp,
     resource: ProtoResource,
@@ -64,6 +67,7 @@ impl XrayOtlpExporter {
     /// The exporter, or `None` (said once) without credentials to sign with.
     pub(crate) fn new(
         target: XrayOtlp,
+        annotations: Vec<(String, String)>,
         http: BlockingHttp,
         trimmed: Arc<AtomicU64>,
     ) -> Option<Self> {
@@ -86,6 +90,7 @@ impl XrayOtlpExporter {
         .into();
         Some(Self {
             target,
+            annotations,
             identity,
             http,
             resource: ProtoResource::default(),
@@ -95,7 +100,9 @@ impl XrayOtlpExporter {
         })
     }
 
-    /// The batch as requests within the endpoint's limits, each span trimmed to fit its own.
+    /// The batch in X-Ray's view ([`xray_otlp_view`], made here on the exporter's thread, not
+    /// where spans end), as requests within the endpoint's limits, each span trimmed to fit its
+    /// own.
     pub(crate) fn requests(&self, batch: Vec<SpanData>) -> Vec<ExportTraceServiceRequest> {
         let budget = MAX_REQUEST_BYTES - ENVELOPE_BYTES;
         let mut requests = Vec::new();
@@ -103,11 +110,14 @@ impl XrayOtlpExporter {
         let mut current_bytes = 0;
         for span in batch {
             let scope = span.instrumentation_scope.clone();
-            let mut span = Span::from(span);
-            if trim(&mut span, MAX_SPAN_BYTES) {
+            let mut span = Span::from(xray_otlp_view(span, &self.annotations));
+            let mut len = span.encoded_len();
+            if len > MAX_SPAN_BYTES {
+                trim(&mut span, MAX_SPAN_BYTES);
                 self.count_trim();
+                len = span.encoded_len();
             }
-            let bytes = framed_len(span.encoded_len());
+            let bytes = framed_len(len);
             if !current.is_empty()
                 && (current.len() == MAX_REQUEST_SPANS || current_bytes + bytes > budget)
             {
@@ -246,11 +256,7 @@ fn framed_len(len: usize) -> usize {
 
 /// Cuts `span` to at most `limit` encoded bytes: its largest attributes go first, then its
 /// events (latest first), then its links; what goes is counted in the span's dropped counts.
-/// Returns whether anything was cut.
-pub(crate) fn trim(span: &mut Span, limit: usize) -> bool {
-    if span.encoded_len() <= limit {
-        return false;
-    }
+fn trim(span: &mut Span, limit: usize) {
     let size = |kv: &KeyValue| kv.encoded_len();
     span.attributes
         .sort_by_key(|kv| std::cmp::Reverse(size(kv)));
@@ -271,7 +277,6 @@ pub(crate) fn trim(span: &mut Span, limit: usize) -> bool {
             .iter_mut()
             .for_each(|s| s.message.truncate(1024));
     }
-    true
 }
 
 fn gzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
@@ -307,6 +312,7 @@ mod tests {
                     session_token: None,
                 }),
             },
+            Vec::new(),
             BlockingHttp::new(Duration::from_secs(1)),
             Arc::default(),
         )

@@ -16,7 +16,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{http_event, Harness, WAIT};
+use common::{answering, http_event, hung, Harness, WAIT};
 use lambda_testkit::http::SinkBehavior;
 use lambda_testkit::otlp::{self, hex};
 use lambda_testkit::{lambda_trace_header, otlp_trace_id, HttpSink};
@@ -36,24 +36,6 @@ const RETRY_AT_ONCE: [(&str, &str); 2] = [
 
 fn hello() -> Value {
     http_event("GET", "/hello", &[])
-}
-
-fn hung() -> SinkBehavior {
-    SinkBehavior {
-        delay: Duration::from_secs(120),
-        ..SinkBehavior::default()
-    }
-}
-
-fn answering(status: u16, headers: &[(&str, &str)]) -> SinkBehavior {
-    SinkBehavior {
-        status,
-        headers: headers
-            .iter()
-            .map(|(k, v)| ((*k).into(), (*v).into()))
-            .collect(),
-        ..SinkBehavior::default()
-    }
 }
 
 /// Log lines whose message contains `text`.

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{http_event, Harness, WAIT};
+use common::{answering, http_event, hung, Harness, WAIT};
 use lambda_testkit::http::SinkBehavior;
 use lambda_testkit::otlp::{self, attr, hex};
 use lambda_testkit::{lambda_trace_header, otlp_trace_id, HttpSink};
@@ -192,20 +192,8 @@ async fn a_403_is_one_clear_line_and_the_function_keeps_serving() {
 
 #[tokio::test]
 async fn a_hung_refusing_or_failing_endpoint_is_tried_once_and_never_holds_the_function() {
-    let answering = |status: u16, headers: &[(&str, &str)]| SinkBehavior {
-        status,
-        headers: headers
-            .iter()
-            .map(|(k, v)| ((*k).into(), (*v).into()))
-            .collect(),
-        ..SinkBehavior::default()
-    };
-    let hung = SinkBehavior {
-        delay: std::time::Duration::from_secs(120),
-        ..SinkBehavior::default()
-    };
     for (what, behavior) in [
-        ("hung", Some(hung)),
+        ("hung", Some(hung())),
         ("500", Some(answering(500, &[]))),
         ("429", Some(answering(429, &[("Retry-After", "120")]))),
         ("refusing", None), // nothing listens

@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use lambda_testkit::http::SinkBehavior;
 use lambda_testkit::{FunctionProcess, HttpSink, RuntimeEmulator, XrayCollector};
 use serde_json::{json, Value};
 
@@ -138,6 +139,26 @@ impl Harness {
             rollbar,
             process,
         }
+    }
+}
+
+/// A backend that takes the connection and never answers (within any test's patience).
+pub fn hung() -> SinkBehavior {
+    SinkBehavior {
+        delay: Duration::from_secs(120),
+        ..SinkBehavior::default()
+    }
+}
+
+/// A backend that answers `status` with `headers`.
+pub fn answering(status: u16, headers: &[(&str, &str)]) -> SinkBehavior {
+    SinkBehavior {
+        status,
+        headers: headers
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect(),
+        ..SinkBehavior::default()
     }
 }
 
