@@ -28,7 +28,10 @@ use crate::breaker::Failure;
 /// Makes ring rustls' process-wide crypto provider, which this client (ureq without a bundled
 /// provider) uses. Ring: the AWS SDK clients of an application can use ring too, and one TLS
 /// stack is half the bytes of two. An application that installed its own provider first keeps
-/// it.
+/// it (one that wants post-quantum key exchange installs aws-lc's first).
+// rustls 0.23.48 deprecates ring's provider for lacking post-quantum key exchange; ring stays the
+// choice for its size, so a newer rustls in an application's lock must not warn here.
+#[allow(deprecated)]
 pub(crate) fn install_crypto_provider() {
     if rustls::crypto::CryptoProvider::get_default().is_none() {
         let _ = rustls::crypto::ring::default_provider().install_default();
